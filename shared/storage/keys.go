@@ -1,0 +1,88 @@
+package storage
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Attribute names of the key schema and the TTL.
+const (
+	AttrPK     = "PK"
+	AttrSK     = "SK"
+	AttrGSI1PK = "GSI1PK"
+	AttrGSI1SK = "GSI1SK"
+	AttrGSI2PK = "GSI2PK"
+	AttrGSI2SK = "GSI2SK"
+	AttrTTL    = "ttl"
+
+	// IndexGSI1 maps a parent to its children.
+	IndexGSI1 = "GSI1"
+	// IndexGSI2 maps a resource to the entities that use it (buckets and usage snapshots).
+	IndexGSI2 = "GSI2"
+)
+
+// Key prefixes. An id may never contain Separator, so a key splits back into its parts.
+const (
+	Separator      = "#"
+	PrefixEntity   = "E#"
+	PrefixBucket   = "B#"
+	PrefixResource = "R#"
+	PrefixParent   = "P#"
+	PrefixLimits   = "L#"
+	PrefixLease    = "LEASE#"
+	PrefixUsage    = "U#"
+	PrefixAgg      = "AGG#"
+	KeySystem      = "SYSTEM"
+	SKMeta         = "#META"
+	SKLease        = "#LEASE"
+
+	// DefaultResource is the reserved resource that names an entity's default limits.
+	DefaultResource = "_default_"
+)
+
+// MaxIDLength is the longest entity id or resource.
+const MaxIDLength = 256
+
+// ValidateID reports whether s can be an entity id or a resource: 1 to 256 characters from
+// A-Z a-z 0-9 and _ . : @ / + = -. The key separator '#' is not among them.
+func ValidateID(s string) error {
+	if len(s) == 0 || len(s) > MaxIDLength {
+		return fmt.Errorf("%w: length must be 1 to %d, got %d", ErrInvalidKey, MaxIDLength, len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '_' || c == '.' || c == ':' || c == '@' || c == '/' || c == '+' || c == '=' || c == '-':
+		default:
+			return fmt.Errorf("%w: character %q at %d is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)", ErrInvalidKey, c, i)
+		}
+	}
+	return nil
+}
+
+func s(v string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: v} }
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrPK: s(pk), AttrSK: s(sk)}
+}
+
+func entityKey(id string) map[string]types.AttributeValue { return key(PrefixEntity+id, SKMeta) }
+
+func bucketKey(entity, resource string) map[string]types.AttributeValue {
+	return key(PrefixBucket+entity, PrefixBucket+resource)
+}
+
+// limitsKey returns the key of stored limits for a scope: entity+resource, entity default
+// (resource = DefaultResource), resource default (entity = "") or system default (both "").
+func limitsKey(entity, resource string) map[string]types.AttributeValue {
+	switch {
+	case entity != "":
+		return key(PrefixEntity+entity, PrefixLimits+resource)
+	case resource != "":
+		return key(PrefixResource+resource, PrefixLimits)
+	default:
+		return key(KeySystem, PrefixLimits)
+	}
+}

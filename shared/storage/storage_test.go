@@ -1,0 +1,101 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/shared/storage"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
+)
+
+func TestMain(m *testing.M) { ddbtest.Main(m) }
+
+const now = int64(1_795_000_000_000)
+
+var rpm = tokenbucket.Params{Capacity: 100_000, Amount: 100_000, Period: 60_000}
+
+func ptr(v tokenbucket.Int128) *tokenbucket.Int128 { return &v }
+
+func TestBucketWritePaths(t *testing.T) {
+	ctx := context.Background()
+	meter := ddbtest.NewMeter()
+	tbl := ddbtest.NewTable(t, ddbtest.Client(t, meter.Option()))
+
+	// A new bucket: SetFull to "full minus 1 token", creating the GSI2 keys.
+	first := storage.BucketWrite{EntityID: "k1", Resource: "gpt-4", Now: now, Acquires: 1, Create: true,
+		Limits: []storage.LimitWrite{{Name: "rpm", Mode: storage.SetFull, Params: rpm,
+			Value: rpm.ChargeFull(now, 1000), Floor: rpm.Floor(now), Consumed: 1000}}}
+	got, err := tbl.WriteBuckets(ctx, []storage.BucketWrite{first}, storage.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := got[0].Limits["rpm"]
+	if lvl := rpm.Level(l.State, now); lvl != 99_000 || l.Consumed != 1000 || got[0].Acquires != 1 || got[0].UpdatedAt != now {
+		t.Fatalf("after first write: level %d, %+v", lvl, got[0])
+	}
+
+	// The same SetFull again fails: the bucket is no longer full. The error carries the item.
+	_, err = tbl.WriteBuckets(ctx, []storage.BucketWrite{first}, storage.WriteOptions{})
+	var cf *storage.ConditionFailedError
+	if !errors.As(err, &cf) || cf.Failed[0].Current == nil || cf.Failed[0].Current.Limits["rpm"].State != l.State {
+		t.Fatalf("want ConditionFailedError with the current item, got %v", err)
+	}
+
+	// A steady-state take: ADD under floor/ceiling conditions. 1 request, 1 WCU, no index write.
+	meter.Reset()
+	take := storage.BucketWrite{EntityID: "k1", Resource: "gpt-4", Now: now + 1, Acquires: 1,
+		Limits: []storage.LimitWrite{{Name: "rpm", Mode: storage.Add, Params: rpm, Value: rpm.Delta(2000),
+			Min: ptr(rpm.Floor(now + 1)), Max: ptr(rpm.Ceiling(now+1, 2000)), Consumed: 2000}}}
+	got, err = tbl.WriteBuckets(ctx, []storage.BucketWrite{take}, storage.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lvl := rpm.Level(got[0].Limits["rpm"].State, now+1); lvl != 97_001 {
+		t.Fatalf("level after take %d, want 97001", lvl)
+	}
+	u := meter.Total()
+	if u.Requests != 1 || u.TableWCU != 1 || u.TableRCU != 0 || u.IndexWCU != 0 {
+		t.Fatalf("steady-state take cost %+v, want 1 request, 1 WCU, 0 index", u)
+	}
+
+	// A take beyond the level fails its ceiling condition.
+	big := take
+	big.Limits = []storage.LimitWrite{{Name: "rpm", Mode: storage.Add, Params: rpm, Value: rpm.Delta(98_000),
+		Min: ptr(rpm.Floor(now + 1)), Max: ptr(rpm.Ceiling(now+1, 98_000)), Consumed: 98_000}}
+	if _, err := tbl.WriteBuckets(ctx, []storage.BucketWrite{big}, storage.WriteOptions{}); !errors.As(err, &cf) {
+		t.Fatalf("over-take: want ConditionFailedError, got %v", err)
+	}
+
+	// Two buckets in one transaction; a failed condition names the write that failed.
+	other := first
+	other.EntityID = "proj"
+	ok := take
+	ok.Now = now + 2
+	ok.Limits[0].Min, ok.Limits[0].Max = ptr(rpm.Floor(now+2)), ptr(rpm.Ceiling(now+2, 2000))
+	if _, err := tbl.WriteBuckets(ctx, []storage.BucketWrite{ok, other}, storage.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tbl.WriteBuckets(ctx, []storage.BucketWrite{ok, other}, storage.WriteOptions{})
+	if !errors.As(err, &cf) || len(cf.Failed) != 1 || cf.Failed[0].Index != 1 || cf.Failed[0].Current.EntityID != "proj" {
+		t.Fatalf("want failure of write 1 only, got %v %+v", err, cf)
+	}
+	b, err := tbl.GetBucket(ctx, "k1", "gpt-4")
+	if err != nil || b.Acquires != 3 || b.Limits["rpm"].Consumed != 5000 {
+		t.Fatalf("bucket after failed transaction: %+v %v", b, err)
+	}
+}
+
+func TestValidateID(t *testing.T) {
+	for _, ok := range []string{"a", "key-123", "org/proj:gpt-4.1@us=1+2", "x_y"} {
+		if err := storage.ValidateID(ok); err != nil {
+			t.Errorf("ValidateID(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a#b", "has space", "tab\t", "é", string(make([]byte, 257))} {
+		if err := storage.ValidateID(bad); !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("ValidateID(%q) = %v, want ErrInvalidKey", bad, err)
+		}
+	}
+}
