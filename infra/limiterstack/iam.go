@@ -39,7 +39,8 @@ func leadingKeys(prefixes []string) *map[string]interface{} {
 
 func (s *LimiterStack) grantTableAccess() {
 	table := *s.Table.TableArn()
-	indexes := table + "/index/*"
+	// The two indexes by name rather than index/*: no wildcard at all.
+	indexes := []string{table + "/index/" + IndexGSI1, table + "/index/" + IndexGSI2}
 	stream := *s.Table.TableStreamArn()
 	stmt := func(sid string, actions []string, resources []string, condition *map[string]interface{}) awsiam.PolicyStatement {
 		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -58,7 +59,7 @@ func (s *LimiterStack) grantTableAccess() {
 	// admin: reads and writes the whole table, and queries its indexes (children of a parent,
 	// usage per resource).
 	admin := s.Roles[FunctionAdmin]
-	admin.AddToPolicy(stmt("ReadTableAndIndexes", AdminReadActions, []string{table, indexes}, nil))
+	admin.AddToPolicy(stmt("ReadTableAndIndexes", AdminReadActions, append([]string{table}, indexes...), nil))
 	admin.AddToPolicy(stmt("WriteTable", AdminWriteActions, []string{table}, nil))
 
 	// aggregator: reads the stream and the table; writes snapshots and its own state only.

@@ -395,9 +395,15 @@ func (s *LimiterStack) addAPI() {
 	})
 	integrations := map[string]awsapigatewayv2.HttpRouteIntegration{}
 	for _, name := range []string{FunctionAcquire, FunctionAdmin} {
-		// Payload format 2.0 (the default); the handler dispatches on the request's path.
+		// Payload format 2.0; the handler dispatches on the request's path. The invoke
+		// permission names this API (any stage, method and path) rather than each route:
+		// per-route source ARNs would carry the literal {lease_id}/{proxy+} templates, which
+		// need not match the ARN API Gateway presents for a concrete path.
 		integrations[name] = awsapigatewayv2integrations.NewHttpLambdaIntegration(
-			jsii.String(name+"Integration"), s.Functions[name], nil)
+			jsii.String(name+"Integration"), s.Functions[name], &awsapigatewayv2integrations.HttpLambdaIntegrationProps{
+				PayloadFormatVersion:   awsapigatewayv2.PayloadFormatVersion_VERSION_2_0(),
+				ScopePermissionToRoute: jsii.Bool(false),
+			})
 	}
 	iamAuth := awsapigatewayv2authorizers.NewHttpIamAuthorizer()
 	for _, r := range Routes() {

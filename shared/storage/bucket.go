@@ -99,7 +99,8 @@ type Extra = types.TransactWriteItem
 
 // WriteOptions are optional parts of WriteBuckets.
 type WriteOptions struct {
-	// Token makes a transaction idempotent for ten minutes (ClientRequestToken).
+	// Token makes the write an idempotent transaction for ten minutes (ClientRequestToken), even
+	// for a single bucket.
 	Token string
 	// Extra items are written in the same transaction; a failed condition on one of them is
 	// returned as *ExtraConditionError.
@@ -116,15 +117,15 @@ func (e *ExtraConditionError) Error() string {
 	return fmt.Sprintf("storage: condition failed on extra item %d", e.Index)
 }
 
-// WriteBuckets applies writes atomically: all or none. One write without extras is one
-// UpdateItem, whose result is returned (the item after the write); more are one
+// WriteBuckets applies writes atomically: all or none. One write without extras or token is one
+// UpdateItem, whose result is returned (the item after the write); otherwise they are one
 // TransactWriteItems, for which the returned slice is nil. A failed condition returns
 // *ConditionFailedError with the current items, at no read cost.
 func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts WriteOptions) ([]*Bucket, error) {
 	if len(writes) == 0 {
 		return nil, errors.New("storage: no bucket writes")
 	}
-	if len(writes) == 1 && len(opts.Extra) == 0 {
+	if len(writes) == 1 && len(opts.Extra) == 0 && opts.Token == "" {
 		in := buildUpdate(writes[0])
 		out, err := t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                           aws.String(t.name),

@@ -1,0 +1,150 @@
+package limiter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Errors testable with errors.Is.
+var (
+	ErrEntityNotFound  = errors.New("entity not found")
+	ErrEntityExists    = errors.New("entity already exists")
+	ErrParentNotFound  = errors.New("parent entity not found")
+	ErrParentIsChild   = errors.New("parent entity is itself a child (two levels only)")
+	ErrHasChildren     = errors.New("entity has children")
+	ErrParentImmutable = errors.New("an entity's parent cannot be changed")
+	ErrLimitsNotFound  = errors.New("no stored limits")
+	ErrLeaseCommitted  = errors.New("lease already committed")
+	ErrLeaseRolledBack = errors.New("lease already rolled back")
+)
+
+// ValidationError reports bad input: nothing was read or written.
+type ValidationError struct {
+	Field   string // the request field at fault, such as "consume.tpm"
+	Message string
+}
+
+func (e *ValidationError) Error() string { return "invalid " + e.Field + ": " + e.Message }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// UnavailableError reports that DynamoDB could not be reached or refused the request while the
+// call failed closed. Err is the cause.
+type UnavailableError struct {
+	Op  string
+	Err error
+}
+
+func (e *UnavailableError) Error() string {
+	return "limiter unavailable: " + e.Op + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// LimitStatus is the state of one limit of one entity at the time of a decision.
+type LimitStatus struct {
+	EntityID   string
+	Resource   string
+	Limit      Limit
+	Available  int64         // whole tokens available before the call (may be negative)
+	Requested  int64         // tokens the call asked for
+	Exceeded   bool          // Available < Requested
+	RetryAfter time.Duration // until Requested tokens are available; 0 when not exceeded
+}
+
+// limitStatusJSON is the JSON form of a LimitStatus.
+type limitStatusJSON struct {
+	EntityID          string  `json:"entity_id"`
+	Resource          string  `json:"resource"`
+	LimitName         string  `json:"limit_name"`
+	Capacity          int64   `json:"capacity"`
+	Available         int64   `json:"available"`
+	Requested         int64   `json:"requested"`
+	Exceeded          bool    `json:"exceeded"`
+	RetryAfterSeconds float64 `json:"retry_after_seconds"`
+}
+
+// MarshalJSON encodes the status with snake_case names and the retry in seconds.
+func (s LimitStatus) MarshalJSON() ([]byte, error) {
+	return json.Marshal(limitStatusJSON{
+		EntityID: s.EntityID, Resource: s.Resource, LimitName: s.Limit.Name, Capacity: s.Limit.Capacity,
+		Available: s.Available, Requested: s.Requested, Exceeded: s.Exceeded,
+		RetryAfterSeconds: s.RetryAfter.Seconds(),
+	})
+}
+
+// RateLimitExceededError is returned by Acquire when a limit has too few tokens. Nothing was
+// consumed. It lists every limit checked, at every level (the entity and, with cascade, its
+// parent), so a caller can tell which ran out and when to retry.
+type RateLimitExceededError struct {
+	Statuses   []LimitStatus
+	RetryAfter time.Duration // the longest wait among the violations
+}
+
+func (e *RateLimitExceededError) Error() string {
+	p := e.PrimaryViolation()
+	return fmt.Sprintf("rate limit exceeded: %s %s/%s: %d available, %d requested; retry after %s",
+		p.Limit.Name, p.EntityID, p.Resource, p.Available, p.Requested, e.RetryAfter)
+}
+
+// Violations returns the statuses of the limits that were exceeded.
+func (e *RateLimitExceededError) Violations() []LimitStatus { return e.filter(true) }
+
+// Passed returns the statuses of the limits that had enough tokens.
+func (e *RateLimitExceededError) Passed() []LimitStatus { return e.filter(false) }
+
+func (e *RateLimitExceededError) filter(exceeded bool) []LimitStatus {
+	var out []LimitStatus
+	for _, s := range e.Statuses {
+		if s.Exceeded == exceeded {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// PrimaryViolation returns the violation with the longest wait: the bottleneck.
+func (e *RateLimitExceededError) PrimaryViolation() LimitStatus {
+	var p LimitStatus
+	for _, s := range e.Statuses {
+		if s.Exceeded && (!p.Exceeded || s.RetryAfter > p.RetryAfter) {
+			p = s
+		}
+	}
+	return p
+}
+
+// RetryAfterHeader returns the value of an HTTP Retry-After header: whole seconds, rounded up,
+// at least 1.
+func (e *RateLimitExceededError) RetryAfterHeader() string {
+	return strconv.FormatInt(RetryAfterSeconds(e.RetryAfter), 10)
+}
+
+// RetryAfterSeconds rounds d up to whole seconds, at least 1.
+func RetryAfterSeconds(d time.Duration) int64 {
+	s := int64(math.Ceil(d.Seconds()))
+	return max(s, 1)
+}
+
+// MarshalJSON returns the error as an API response body:
+// {"error":"rate_limit_exceeded","message","retry_after_seconds","retry_after_ms","limits":[…]}.
+func (e *RateLimitExceededError) MarshalJSON() ([]byte, error) {
+	statuses := e.Statuses
+	if statuses == nil {
+		statuses = []LimitStatus{}
+	}
+	return json.Marshal(struct {
+		Error             string        `json:"error"`
+		Message           string        `json:"message"`
+		RetryAfterSeconds float64       `json:"retry_after_seconds"`
+		RetryAfterMs      int64         `json:"retry_after_ms"`
+		Limits            []LimitStatus `json:"limits"`
+	}{"rate_limit_exceeded", e.Error(), e.RetryAfter.Seconds(), e.RetryAfter.Milliseconds(), statuses})
+}

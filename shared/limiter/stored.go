@@ -1,0 +1,168 @@
+package limiter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zeroae/zae-limiter-go/shared/storage"
+)
+
+// Scope names a set of stored limits. Resolution with AcquireRequest.UseStoredLimits takes the
+// first that exists of: entity+resource, entity default, resource default, system default; and
+// then the limits given in the call.
+type Scope struct {
+	EntityID string // "" for a resource or system default
+	Resource string // "" for an entity or system default
+}
+
+// EntityResource is the scope of one entity's limits for one resource.
+func EntityResource(entityID, resource string) Scope { return Scope{entityID, resource} }
+
+// EntityDefault is the scope of an entity's limits for every resource without its own.
+func EntityDefault(entityID string) Scope { return Scope{EntityID: entityID} }
+
+// ResourceDefault is the scope of a resource's limits for every entity without its own.
+func ResourceDefault(resource string) Scope { return Scope{Resource: resource} }
+
+// SystemDefault is the scope of the limits that apply when nothing more specific is stored.
+func SystemDefault() Scope { return Scope{} }
+
+func (sc Scope) storage() (storage.Scope, error) {
+	if sc.EntityID != "" {
+		if err := storage.ValidateID(sc.EntityID); err != nil {
+			return storage.Scope{}, invalid("entity_id", "%v", err)
+		}
+	}
+	if sc.Resource != "" {
+		if err := storage.ValidateID(sc.Resource); err != nil {
+			return storage.Scope{}, invalid("resource", "%v", err)
+		}
+		if sc.Resource == storage.DefaultResource {
+			return storage.Scope{}, invalid("resource", "%q is reserved: use EntityDefault", sc.Resource)
+		}
+	}
+	out := storage.Scope{EntityID: sc.EntityID, Resource: sc.Resource}
+	if sc.EntityID != "" && sc.Resource == "" {
+		out.Resource = storage.DefaultResource
+	}
+	return out, nil
+}
+
+func toConfigs(ls []Limit) []storage.LimitConfig {
+	out := make([]storage.LimitConfig, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, storage.LimitConfig{Name: l.Name, Capacity: l.Capacity, RefillAmount: l.RefillAmount, RefillPeriodMs: l.RefillPeriod.Milliseconds()})
+	}
+	return out
+}
+
+func fromConfigs(cs []storage.LimitConfig) []Limit {
+	out := make([]Limit, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, NewLimit(c.Name, c.Capacity, c.RefillAmount, time.Duration(c.RefillPeriodMs)*time.Millisecond))
+	}
+	return out
+}
+
+// SetLimits stores the limits of a scope, replacing what was there. At least one limit.
+func (l *Limiter) SetLimits(ctx context.Context, sc Scope, limits []Limit) error {
+	st, err := sc.storage()
+	if err != nil {
+		return err
+	}
+	if len(limits) == 0 {
+		return invalid("limits", "give at least one limit (delete the scope to remove them)")
+	}
+	if err := validateLimits(limits); err != nil {
+		return err
+	}
+	if err := l.table.PutLimits(ctx, st, toConfigs(limits), l.nowMs()); err != nil {
+		return mapStorageErr("set limits", err)
+	}
+	l.limits.clear()
+	return nil
+}
+
+// GetLimits returns the limits stored for exactly this scope, or ErrLimitsNotFound.
+func (l *Limiter) GetLimits(ctx context.Context, sc Scope) ([]Limit, error) {
+	st, err := sc.storage()
+	if err != nil {
+		return nil, err
+	}
+	cs, err := l.table.GetLimits(ctx, st)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %+v", ErrLimitsNotFound, sc)
+	}
+	if err != nil {
+		return nil, mapStorageErr("get limits", err)
+	}
+	return fromConfigs(cs), nil
+}
+
+// DeleteLimits deletes the limits stored for a scope, or returns ErrLimitsNotFound.
+func (l *Limiter) DeleteLimits(ctx context.Context, sc Scope) error {
+	st, err := sc.storage()
+	if err != nil {
+		return err
+	}
+	err = l.table.DeleteLimits(ctx, st)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w: %+v", ErrLimitsNotFound, sc)
+	}
+	if err != nil {
+		return mapStorageErr("delete limits", err)
+	}
+	l.limits.clear()
+	return nil
+}
+
+// ResolveLimits returns the stored limits that apply to an entity+resource: the first scope
+// that exists of entity+resource, entity default, resource default, system default. It returns
+// nil when none is stored. It reads through the cache.
+func (l *Limiter) ResolveLimits(ctx context.Context, entityID, resource string) ([]Limit, error) {
+	if err := validateIDs(entityID, resource); err != nil {
+		return nil, err
+	}
+	m, err := l.resolveLimits(ctx, []string{entityID}, resource)
+	return m[entityID], err
+}
+
+// resolveLimits resolves the stored limits of several entities for one resource, reading what
+// the cache lacks in one BatchGetItem. Entities with nothing stored map to nil.
+func (l *Limiter) resolveLimits(ctx context.Context, ids []string, resource string) (map[string][]Limit, error) {
+	out := make(map[string][]Limit, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if ls, ok := l.limits.get(bucketID{id, resource}); ok {
+			out[id] = ls
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	var scopes []storage.Scope
+	for _, id := range missing {
+		scopes = append(scopes, storage.Scope{EntityID: id, Resource: resource}, storage.Scope{EntityID: id, Resource: storage.DefaultResource})
+	}
+	scopes = append(scopes, storage.Scope{Resource: resource}, storage.Scope{})
+	found, err := l.table.BatchGetLimits(ctx, scopes)
+	if err != nil {
+		return nil, &UnavailableError{Op: "resolve limits", Err: err}
+	}
+	for _, id := range missing {
+		var ls []Limit
+		for _, sc := range []storage.Scope{{EntityID: id, Resource: resource}, {EntityID: id, Resource: storage.DefaultResource}, {Resource: resource}, {}} {
+			if cs, ok := found[sc]; ok {
+				ls = fromConfigs(cs)
+				break
+			}
+		}
+		out[id] = ls
+		l.limits.put(bucketID{id, resource}, ls)
+	}
+	return out, nil
+}
