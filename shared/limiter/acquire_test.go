@@ -102,21 +102,25 @@ func TestValidation(t *testing.T) {
 	}
 	base := limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{rpm}, Consume: map[string]int64{"rpm": 1}}
 	cases := map[string]func(r *limiter.AcquireRequest){
-		"entity with separator":  func(r *limiter.AcquireRequest) { r.EntityID = "a#b" },
-		"empty resource":         func(r *limiter.AcquireRequest) { r.Resource = "" },
-		"reserved resource":      func(r *limiter.AcquireRequest) { r.Resource = "_default_" },
-		"bad limit name":         func(r *limiter.AcquireRequest) { r.Limits = []limiter.Limit{limiter.PerSecond("a b", 1)} },
-		"zero capacity":          func(r *limiter.AcquireRequest) { r.Limits = []limiter.Limit{limiter.PerSecond("rpm", 0)} },
-		"sub-ms period":          func(r *limiter.AcquireRequest) { r.Limits = []limiter.Limit{limiter.NewLimit("rpm", 1, 1, time.Microsecond)} },
-		"17 limits":              func(r *limiter.AcquireRequest) { r.Limits = many },
-		"duplicate limit":        func(r *limiter.AcquireRequest) { r.Limits = []limiter.Limit{rpm, rpm} },
-		"negative consume":       func(r *limiter.AcquireRequest) { r.Consume = map[string]int64{"rpm": -1} },
-		"consume unknown limit":  func(r *limiter.AcquireRequest) { r.Consume = map[string]int64{"tpm": 1} },
-		"consume over capacity":  func(r *limiter.AcquireRequest) { r.Consume = map[string]int64{"rpm": 101} },
-		"no consume":             func(r *limiter.AcquireRequest) { r.Consume = nil },
-		"no limits":              func(r *limiter.AcquireRequest) { r.Limits = nil },
-		"unknown failure mode":   func(r *limiter.AcquireRequest) { r.FailureMode = 9 },
-		"huge capacity overflow": func(r *limiter.AcquireRequest) { r.Limits = []limiter.Limit{limiter.PerSecond("rpm", limiter.MaxTokens+1)} },
+		"entity with separator": func(r *limiter.AcquireRequest) { r.EntityID = "a#b" },
+		"empty resource":        func(r *limiter.AcquireRequest) { r.Resource = "" },
+		"reserved resource":     func(r *limiter.AcquireRequest) { r.Resource = "_default_" },
+		"bad limit name":        func(r *limiter.AcquireRequest) { r.Limits = []limiter.Limit{limiter.PerSecond("a b", 1)} },
+		"zero capacity":         func(r *limiter.AcquireRequest) { r.Limits = []limiter.Limit{limiter.PerSecond("rpm", 0)} },
+		"sub-ms period": func(r *limiter.AcquireRequest) {
+			r.Limits = []limiter.Limit{limiter.NewLimit("rpm", 1, 1, time.Microsecond)}
+		},
+		"17 limits":             func(r *limiter.AcquireRequest) { r.Limits = many },
+		"duplicate limit":       func(r *limiter.AcquireRequest) { r.Limits = []limiter.Limit{rpm, rpm} },
+		"negative consume":      func(r *limiter.AcquireRequest) { r.Consume = map[string]int64{"rpm": -1} },
+		"consume unknown limit": func(r *limiter.AcquireRequest) { r.Consume = map[string]int64{"tpm": 1} },
+		"consume over capacity": func(r *limiter.AcquireRequest) { r.Consume = map[string]int64{"rpm": 101} },
+		"no consume":            func(r *limiter.AcquireRequest) { r.Consume = nil },
+		"no limits":             func(r *limiter.AcquireRequest) { r.Limits = nil },
+		"unknown failure mode":  func(r *limiter.AcquireRequest) { r.FailureMode = 9 },
+		"huge capacity overflow": func(r *limiter.AcquireRequest) {
+			r.Limits = []limiter.Limit{limiter.PerSecond("rpm", limiter.MaxTokens+1)}
+		},
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {

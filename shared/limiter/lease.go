@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
+
+	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
 type leaseState int
@@ -15,18 +18,29 @@ const (
 	leaseRolledBack
 )
 
+// ErrLeaseNotFound is returned by Limiter.Lease, and by a stored lease's methods, for a lease
+// that does not exist or has expired.
+var ErrLeaseNotFound = errors.New("lease not found or expired")
+
 // A Lease is what an Acquire took. The consumption is written when the lease is made; Adjust
 // changes it (LLM token reconciliation), Commit keeps it, Rollback puts all of it back.
+//
+// A lease lives in memory, or, when acquired with a LeaseTTL, in the table too: then any
+// process can resume it with Limiter.Lease, and its state (open, committed, rolled back) and
+// the amounts it holds are kept by DynamoDB's conditions, so a commit in one process and a
+// rollback in another cannot both happen, and a refund can never exceed what the lease holds.
 // A Lease is safe for concurrent use.
 type Lease struct {
-	l        *Limiter
-	id       string
-	entityID string
-	resource string
-	degraded bool
+	l         *Limiter
+	id        string
+	entityID  string
+	resource  string
+	degraded  bool
+	stored    bool
+	expiresAt time.Time
 
 	mu       sync.Mutex
-	levels   []level // amounts: millitokens taken so far, by level and limit
+	levels   []level // amounts: millitokens held, by level and limit
 	statuses []LimitStatus
 	state    leaseState
 	adjusts  int          // adjustments written, to name the next one
@@ -46,8 +60,15 @@ func (s *Lease) Resource() string { return s.resource }
 // and its Adjust, Commit and Rollback write nothing.
 func (s *Lease) Degraded() bool { return s.degraded }
 
-// Statuses returns the status of every limit after the last write of the lease (Available is
-// what remains). A degraded lease has none.
+// Stored reports whether the lease is kept in the table (acquired with a LeaseTTL).
+func (s *Lease) Stored() bool { return s.stored }
+
+// ExpiresAt returns when a stored lease expires (the zero time for one in memory).
+func (s *Lease) ExpiresAt() time.Time { return s.expiresAt }
+
+// Statuses returns the status of every limit after the lease's last write in this process
+// (Available is what remains). A degraded lease, and one loaded with Limiter.Lease before any
+// write, have none.
 func (s *Lease) Statuses() []LimitStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -75,14 +96,17 @@ func (s *Lease) closedErr() error {
 	case leaseRolledBack:
 		return ErrLeaseRolledBack
 	}
+	if s.stored && !s.l.now().Before(s.expiresAt) {
+		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+	}
 	return nil
 }
 
 // Adjust changes the lease's consumption by amounts (whole tokens by limit name, negative to
 // give back) at every level the lease charged. It is never refused for lack of tokens: buckets
 // may go negative and recover with time. An adjustment may not give back more than the lease
-// holds (*ValidationError). One request: an UpdateItem, or a transaction with cascade or when
-// tokens are given back (idempotent, so a retry never refunds twice).
+// holds (*ValidationError). One request: an UpdateItem, or a transaction with cascade, with a
+// stored lease, or when tokens are given back (idempotent, so a retry never refunds twice).
 func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -91,6 +115,9 @@ func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 	}
 	if s.degraded || len(amounts) == 0 {
 		return nil
+	}
+	if len(amounts) > MaxLimits {
+		return invalid("adjust", "at most %d limits, got %d", MaxLimits, len(amounts))
 	}
 	refund := false
 	for name, n := range amounts {
@@ -106,6 +133,7 @@ func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 		refund = refund || n < 0
 	}
 	delta := make([]level, len(s.levels))
+	deltas := make([]map[string]int64, len(s.levels))
 	for i, lv := range s.levels {
 		d := level{entityID: lv.entityID, limits: lv.limits, amounts: map[string]int64{}}
 		for name, n := range amounts {
@@ -113,14 +141,23 @@ func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 				d.amounts[name] = n * millis
 			}
 		}
-		delta[i] = d
+		delta[i], deltas[i] = d, d.amounts
 	}
 	var idem *idempotency
 	if refund {
 		idem = &idempotency{base: fmt.Sprintf("%s-a%d", s.id[:24], s.adjusts)}
 	}
-	st, err := s.l.charge(ctx, s.resource, delta, false, idem)
+	var extras func(int64) []storage.Extra
+	if s.stored {
+		extras = func(now int64) []storage.Extra {
+			return []storage.Extra{s.l.table.UpdateLease(s.id, deltas, nil, "", now)}
+		}
+	}
+	st, err := s.l.charge(ctx, s.resource, delta, false, idem, extras)
 	if err != nil {
+		if lerr := s.leaseConflict(err); lerr != nil {
+			return lerr
+		}
 		return fmt.Errorf("adjust lease %s: %w", s.id, err)
 	}
 	s.adjusts++
@@ -133,13 +170,61 @@ func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 	return nil
 }
 
-// Commit ends the lease and keeps its consumption. It writes nothing (the consumption was
-// written at acquire), is idempotent, and returns ErrLeaseRolledBack after Rollback.
+// leaseConflict explains a failed condition on the stored lease: it was committed, rolled
+// back, expired, or holds other amounts than this process knew (then the amounts are
+// refreshed). It returns nil when err is something else.
+func (s *Lease) leaseConflict(err error) error {
+	var xe *storage.ExtraConditionError
+	if !errors.As(err, &xe) {
+		return nil
+	}
+	if len(xe.Item) == 0 {
+		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+	}
+	it := storage.DecodeLease(xe.Item)
+	switch {
+	case it.State == storage.LeaseCommitted:
+		s.state = leaseCommitted
+		return ErrLeaseCommitted
+	case it.State == storage.LeaseRolledBack:
+		s.state = leaseRolledBack
+		return ErrLeaseRolledBack
+	case it.ExpiresAt <= s.l.nowMs():
+		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+	}
+	for i := range s.levels {
+		if i < len(it.Levels) {
+			s.levels[i].amounts = it.Levels[i].Amounts
+		}
+	}
+	return invalid("adjust", "the lease's amounts changed concurrently; it now holds %v millitokens", it.Levels[0].Amounts)
+}
+
+// Commit ends the lease and keeps its consumption. An in-memory lease writes nothing (the
+// consumption was written at acquire); a stored one records its state in one UpdateItem. It is
+// idempotent and returns ErrLeaseRolledBack after Rollback.
 func (s *Lease) Commit(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state == leaseRolledBack {
+	switch s.state {
+	case leaseRolledBack:
 		return ErrLeaseRolledBack
+	case leaseCommitted:
+		return nil
+	}
+	if s.stored && !s.degraded {
+		it, err := s.l.table.CommitLease(ctx, s.id, s.l.nowMs())
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+		case errors.Is(err, storage.ErrLeaseState) && it.State == storage.LeaseRolledBack:
+			s.state = leaseRolledBack
+			return ErrLeaseRolledBack
+		case errors.Is(err, storage.ErrLeaseState):
+			return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+		case err != nil:
+			return &UnavailableError{Op: "commit lease", Err: err}
+		}
 	}
 	s.state = leaseCommitted
 	return nil
@@ -163,16 +248,6 @@ func (s *Lease) Rollback(ctx context.Context) error {
 		s.state = leaseRolledBack
 		return nil
 	}
-	refund := make([]level, len(s.levels))
-	for i, lv := range s.levels {
-		d := level{entityID: lv.entityID, limits: lv.limits, amounts: map[string]int64{}, acquires: -1}
-		for name, x := range lv.amounts {
-			if x != 0 {
-				d.amounts[name] = -x
-			}
-		}
-		refund[i] = d
-	}
 	if s.refund == nil {
 		s.refund = &idempotency{base: s.id[:24] + "-r"}
 	}
@@ -183,12 +258,36 @@ func (s *Lease) Rollback(ctx context.Context) error {
 				break
 			}
 		}
-		if _, err = s.l.charge(ctx, s.resource, refund, false, s.refund); err == nil {
-			s.state = leaseRolledBack
-			for i := range s.levels {
-				s.levels[i].amounts = map[string]int64{}
+		refund := make([]level, len(s.levels))
+		held := make([]map[string]int64, len(s.levels))
+		for i, lv := range s.levels {
+			d := level{entityID: lv.entityID, limits: lv.limits, amounts: map[string]int64{}, acquires: -1}
+			held[i] = map[string]int64{}
+			for name, x := range lv.amounts {
+				if x != 0 {
+					d.amounts[name] = -x
+					held[i][name] = x
+				}
 			}
+			refund[i] = d
+		}
+		var extras func(int64) []storage.Extra
+		if s.stored {
+			extras = func(now int64) []storage.Extra {
+				return []storage.Extra{s.l.table.UpdateLease(s.id, nil, held, storage.LeaseRolledBack, now)}
+			}
+		}
+		if _, err = s.l.charge(ctx, s.resource, refund, false, s.refund, extras); err == nil {
+			s.state = leaseRolledBack
 			return nil
+		}
+		switch lerr := s.leaseConflict(err); {
+		case errors.Is(lerr, ErrLeaseRolledBack):
+			return nil // rolled back by another process
+		case errors.Is(lerr, ErrLeaseCommitted), errors.Is(lerr, ErrLeaseNotFound):
+			return lerr
+		case lerr != nil:
+			err = lerr // amounts refreshed: try again with them
 		}
 	}
 	return fmt.Errorf("rollback lease %s: %w", s.id, err)
@@ -197,6 +296,49 @@ func (s *Lease) Rollback(ctx context.Context) error {
 // rollbackAttempts is how many times Rollback tries its transaction before it returns the
 // error (the SDK retries each try on its own as well).
 const rollbackAttempts = 3
+
+// Lease loads a stored lease by id, in any process. It returns ErrLeaseNotFound for an id that
+// is malformed, unknown or expired.
+func (l *Limiter) Lease(ctx context.Context, id string) (*Lease, error) {
+	if len(id) != 32 || !isHex(id) {
+		return nil, fmt.Errorf("%w: malformed id", ErrLeaseNotFound)
+	}
+	it, err := l.table.GetLease(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
+	}
+	if err != nil {
+		return nil, &UnavailableError{Op: "get lease", Err: err}
+	}
+	if it.ExpiresAt <= l.nowMs() {
+		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
+	}
+	s := &Lease{l: l, id: id, entityID: it.EntityID, resource: it.Resource, stored: true,
+		expiresAt: time.UnixMilli(it.ExpiresAt).UTC()}
+	switch it.State {
+	case storage.LeaseCommitted:
+		s.state = leaseCommitted
+	case storage.LeaseRolledBack:
+		s.state = leaseRolledBack
+	}
+	for _, lv := range it.Levels {
+		s.levels = append(s.levels, level{entityID: lv.EntityID, limits: fromConfigs(lv.Limits), amounts: lv.Amounts})
+	}
+	if len(s.levels) == 0 {
+		return nil, fmt.Errorf("%w: %s has no levels", ErrLeaseNotFound, id)
+	}
+	return s, nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Do acquires, runs fn with the lease, and commits when fn returns nil. When fn returns an
 // error or panics, it rolls the lease back first; the panic is then raised again, and the

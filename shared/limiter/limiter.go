@@ -145,7 +145,20 @@ type AcquireRequest struct {
 	Cascade         Cascade
 	UseStoredLimits bool
 	FailureMode     FailureMode
+	// LeaseTTL, when positive, stores the lease in the table (in the same transaction as the
+	// consumption) so that any process can resume it by id with Limiter.Lease until it
+	// expires. At most MaxLeaseTTL. A stored lease costs one more item per write.
+	LeaseTTL time.Duration
+	// RequestID makes a retried acquire idempotent: an acquire with the same entity, resource
+	// and request id returns the lease of the first and consumes nothing. It needs LeaseTTL.
+	RequestID string
 }
+
+// MaxLeaseTTL is the longest a stored lease lives.
+const MaxLeaseTTL = 24 * time.Hour
+
+// MaxRequestIDLength is the longest request id.
+const MaxRequestIDLength = 256
 
 // level is one bucket an operation charges: the entity's or its parent's.
 type level struct {
@@ -217,6 +230,15 @@ func validateAcquire(req AcquireRequest) error {
 			}
 		}
 	}
+	if req.LeaseTTL < 0 || req.LeaseTTL > MaxLeaseTTL {
+		return invalid("lease_ttl", "must be 0 to %s, got %s", MaxLeaseTTL, req.LeaseTTL)
+	}
+	if req.RequestID != "" && req.LeaseTTL == 0 {
+		return invalid("request_id", "an idempotent acquire needs a stored lease (LeaseTTL > 0)")
+	}
+	if len(req.RequestID) > MaxRequestIDLength {
+		return invalid("request_id", "at most %d bytes", MaxRequestIDLength)
+	}
 	switch req.Cascade {
 	case CascadeDefault, CascadeOn, CascadeOff:
 	default:
@@ -249,7 +271,29 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 		return nil, err
 	}
 	lease := &Lease{l: l, id: newID(), entityID: req.EntityID, resource: req.Resource}
-	statuses, err := l.charge(ctx, req.Resource, levels, true, nil)
+	var extras func(now int64) []storage.Extra
+	if req.LeaseTTL > 0 {
+		lease.stored = true
+		extras = func(now int64) []storage.Extra {
+			lease.expiresAt = time.UnixMilli(now).Add(req.LeaseTTL).UTC()
+			item := storage.LeaseItem{ID: lease.id, EntityID: req.EntityID, Resource: req.Resource, State: storage.LeaseOpen,
+				CreatedAt: now, ExpiresAt: lease.expiresAt.UnixMilli()}
+			for _, lv := range levels {
+				item.Levels = append(item.Levels, storage.LeaseLevel{EntityID: lv.entityID, Limits: toConfigs(lv.limits), Amounts: lv.amounts})
+			}
+			out := []storage.Extra{l.table.PutLease(item)}
+			if req.RequestID != "" {
+				out = append(out, l.table.PutRequest(req.EntityID, req.Resource, req.RequestID, lease.id, item.ExpiresAt))
+			}
+			return out
+		}
+	}
+	statuses, err := l.charge(ctx, req.Resource, levels, true, nil, extras)
+	var xe *storage.ExtraConditionError
+	if errors.As(err, &xe) && xe.Index == 1 {
+		// The request id is bound already: this is a retry of an acquire that was written.
+		return l.Lease(ctx, storage.LeaseIDOf(xe.Item))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -323,9 +367,11 @@ func findLimit(ls []Limit, name string) (Limit, bool) {
 // charge writes the amounts of every level in one request, retrying when a guess about the
 // current state was wrong. checked means an acquire: every amount must be available, or the
 // call is refused with *RateLimitExceededError. Unchecked charges (adjustments, refunds) always
-// apply. A non-nil idem makes the write an idempotent transaction (refunds). It returns the
-// status of every limit after the write.
-func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, idem *idempotency) ([]LimitStatus, error) {
+// apply. A non-nil idem makes the write an idempotent transaction (refunds). extras, when set,
+// gives items written in the same transaction (a stored lease) for the write time; a failed
+// condition on one is returned as *storage.ExtraConditionError. It returns the status of every
+// limit after the write.
+func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, idem *idempotency, extras func(now int64) []storage.Extra) ([]LimitStatus, error) {
 	preds := make([]*storage.Bucket, len(levels))
 	fresh := make([]bool, len(levels))
 	for i, lv := range levels {
@@ -354,10 +400,14 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 		if denied {
 			return nil, exceeded(resource, levels, preds, now)
 		}
-		if len(writes) == 0 {
+		opts := storage.WriteOptions{Token: tok}
+		if extras != nil {
+			opts.Extra = extras(now)
+		}
+		if len(writes) == 0 && len(opts.Extra) == 0 {
 			return statuses(resource, levels, preds, now, nil), nil
 		}
-		images, err := l.table.WriteBuckets(ctx, writes, storage.WriteOptions{Token: tok})
+		images, err := l.table.WriteBuckets(ctx, writes, opts)
 		if err == nil {
 			for j, w := range writes {
 				i := idx[j]
@@ -371,7 +421,13 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 			return statuses(resource, levels, preds, now, nil), nil
 		}
 		var cf *storage.ConditionFailedError
+		var xe *storage.ExtraConditionError
 		switch {
+		case errors.As(err, &xe):
+			if idem != nil {
+				idem.failed(l.nowMs())
+			}
+			return nil, err
 		case errors.As(err, &cf):
 			for _, f := range cf.Failed {
 				i := idx[f.Index]

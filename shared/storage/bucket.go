@@ -48,7 +48,7 @@ const (
 	// full sets Min to the floor and Max to the ceiling; a refund sets neither.
 	Add WriteMode = iota
 	// SetFull sets E to Value and the params to Params, on the condition that the limit is
-	// absent, or has params equal to Params and E < Floor (the bucket is full).
+	// absent, or has params equal to Params and E ≤ Floor (the bucket is full).
 	SetFull
 	// Replace sets E to Value and the params to Params, on the condition that E and the params
 	// still equal Expect: a re-base after the limit's parameters changed.
@@ -62,7 +62,7 @@ type LimitWrite struct {
 	Params   tokenbucket.Params
 	Value    tokenbucket.Int128  // the amount added (Add) or the new state (SetFull, Replace)
 	Min, Max *tokenbucket.Int128 // Add: optional bounds on E before the write
-	Floor    tokenbucket.Int128  // SetFull: E must be below it
+	Floor    tokenbucket.Int128  // SetFull: E must be at or below it
 	Expect   LimitState          // Replace: the state and params the write replaces
 	Consumed int64               // millitokens added to the limit's consumed counter
 }
@@ -122,8 +122,8 @@ func (e *ExtraConditionError) Error() string {
 // TransactWriteItems, for which the returned slice is nil. A failed condition returns
 // *ConditionFailedError with the current items, at no read cost.
 func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts WriteOptions) ([]*Bucket, error) {
-	if len(writes) == 0 {
-		return nil, errors.New("storage: no bucket writes")
+	if len(writes) == 0 && len(opts.Extra) == 0 {
+		return nil, errors.New("storage: nothing to write")
 	}
 	if len(writes) == 1 && len(opts.Extra) == 0 && opts.Token == "" {
 		in := buildUpdate(writes[0])
@@ -281,7 +281,7 @@ func buildUpdate(w BucketWrite) expr {
 		case SetFull:
 			set = append(set, e+" = "+v, k+" = "+pk)
 			values[fmt.Sprintf(":f%d", i)] = n(l.Floor.String())
-			cond = append(cond, fmt.Sprintf("(attribute_not_exists(%s) OR (%s = %s AND %s < :f%d))", e, k, pk, e, i))
+			cond = append(cond, fmt.Sprintf("(attribute_not_exists(%s) OR (%s = %s AND %s <= :f%d))", e, k, pk, e, i))
 		case Replace:
 			set = append(set, e+" = "+v, k+" = "+pk)
 			values[fmt.Sprintf(":xe%d", i)] = n(l.Expect.State.String())

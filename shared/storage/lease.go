@@ -1,0 +1,248 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Lease states as stored.
+const (
+	LeaseOpen       = "open"
+	LeaseCommitted  = "committed"
+	LeaseRolledBack = "rolledback"
+)
+
+// LeaseLevel is one bucket a stored lease charged.
+type LeaseLevel struct {
+	EntityID string
+	Limits   []LimitConfig
+	Amounts  map[string]int64 // millitokens held, by limit name
+}
+
+// LeaseItem is a stored lease: what an acquire took, so that any process can adjust, commit or
+// roll it back by id.
+type LeaseItem struct {
+	ID        string
+	EntityID  string
+	Resource  string
+	State     string
+	Levels    []LeaseLevel
+	CreatedAt int64 // Unix ms
+	ExpiresAt int64 // Unix ms; the item is gone (TTL) some time after
+}
+
+const (
+	attrLeaseState   = "state"
+	attrLeaseLevels  = "levels"
+	attrLeaseExpires = "expires_at"
+	attrLeaseID      = "lease_id"
+	attrResource     = "resource"
+	// amountAttr(i, name) holds the millitokens level i of a lease holds for a limit.
+	amountPrefix = "a"
+	// leaseTTLGrace keeps an expired lease item readable (as expired) a day before TTL deletes it.
+	leaseTTLGraceSeconds = 24 * 3600
+)
+
+func amountAttr(level int, name string) string {
+	return amountPrefix + strconv.Itoa(level) + "#" + name
+}
+
+func leaseKey(id string) map[string]types.AttributeValue { return key(PrefixLease+id, SKLease) }
+
+// requestKey is the key of the item that maps an idempotency key to its lease. The request id
+// is hashed with its entity and resource: any string is a valid request id, and the key reveals
+// none of them.
+func requestKey(entity, resource, requestID string) map[string]types.AttributeValue {
+	h := sha256.Sum256([]byte(entity + "\x00" + resource + "\x00" + requestID))
+	return key(PrefixLease+"req#"+hex.EncodeToString(h[:]), "#REQ")
+}
+
+func ttlSeconds(expiresMs int64) int64 { return expiresMs/1000 + leaseTTLGraceSeconds }
+
+// PutLease returns the transaction item that creates a lease (it must not exist yet).
+func (t *Table) PutLease(l LeaseItem) Extra {
+	item := leaseKey(l.ID)
+	item[attrLeaseID] = s(l.ID)
+	item[attrEntityID] = s(l.EntityID)
+	item[attrResource] = s(l.Resource)
+	item[attrLeaseState] = s(l.State)
+	item[attrCreated] = num(l.CreatedAt)
+	item[attrLeaseExpires] = num(l.ExpiresAt)
+	item[AttrTTL] = num(ttlSeconds(l.ExpiresAt))
+	levels := make([]types.AttributeValue, 0, len(l.Levels))
+	for i, lv := range l.Levels {
+		levels = append(levels, &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"entity_id": s(lv.EntityID), "limits": encodeLimits(lv.Limits),
+		}})
+		for name, x := range lv.Amounts {
+			item[amountAttr(i, name)] = num(x)
+		}
+	}
+	item[attrLeaseLevels] = &types.AttributeValueMemberL{Value: levels}
+	return Extra{Put: &types.Put{
+		TableName: aws.String(t.name), Item: item,
+		ConditionExpression:                 aws.String("attribute_not_exists(PK)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+}
+
+// PutRequest returns the transaction item that binds an idempotency key to a lease; its
+// condition fails (ExtraConditionError, with the item) when the key is already bound.
+func (t *Table) PutRequest(entity, resource, requestID, leaseID string, expiresMs int64) Extra {
+	item := requestKey(entity, resource, requestID)
+	item[attrLeaseID] = s(leaseID)
+	item[AttrTTL] = num(ttlSeconds(expiresMs))
+	return Extra{Put: &types.Put{
+		TableName: aws.String(t.name), Item: item,
+		ConditionExpression:                 aws.String("attribute_not_exists(PK)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+}
+
+// LeaseIDOf returns the lease id an idempotency-key item names.
+func LeaseIDOf(item map[string]types.AttributeValue) string { return strAttr(item[attrLeaseID]) }
+
+// UpdateLease returns the transaction item that changes a lease's held amounts by deltas (per
+// level, millitokens) and, when to is set, its state; on the condition that it is open, not
+// expired at now, and holds exactly expect (when given) or at least what negative deltas give
+// back.
+func (t *Table) UpdateLease(id string, deltas []map[string]int64, expect []map[string]int64, to string, now int64) Extra {
+	names := map[string]string{"#st": attrLeaseState, "#ex": attrLeaseExpires}
+	values := map[string]types.AttributeValue{":open": s(LeaseOpen), ":now": num(now)}
+	cond := []string{"#st = :open", "#ex > :now"}
+	var add, set []string
+	for i, d := range deltas {
+		for name, x := range d {
+			if x == 0 {
+				continue
+			}
+			n, v := fmt.Sprintf("#a%d_%d", i, len(names)), fmt.Sprintf(":a%d_%d", i, len(values))
+			names[n] = amountAttr(i, name)
+			values[v] = num(x)
+			add = append(add, n+" "+v)
+			if x < 0 && expect == nil {
+				g := v + "g"
+				values[g] = num(-x)
+				cond = append(cond, fmt.Sprintf("%s >= %s", n, g))
+			}
+		}
+	}
+	for i, m := range expect {
+		for name, x := range m {
+			n, v := fmt.Sprintf("#x%d_%d", i, len(names)), fmt.Sprintf(":x%d_%d", i, len(values))
+			names[n], values[v] = amountAttr(i, name), num(x)
+			cond = append(cond, n+" = "+v)
+		}
+	}
+	if to != "" {
+		values[":to"] = s(to)
+		set = append(set, "#st = :to")
+	}
+	var update []string
+	if len(set) > 0 {
+		update = append(update, "SET "+strings.Join(set, ", "))
+	}
+	if len(add) > 0 {
+		update = append(update, "ADD "+strings.Join(add, ", "))
+	}
+	return Extra{Update: &types.Update{
+		TableName: aws.String(t.name), Key: leaseKey(id),
+		UpdateExpression:                    aws.String(strings.Join(update, " ")),
+		ConditionExpression:                 aws.String(strings.Join(cond, " AND ")),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+}
+
+// CommitLease marks an open, unexpired lease committed in one UpdateItem. A lease already
+// committed stays so (nil). Otherwise it returns the lease as it is, with ErrLeaseState.
+func (t *Table) CommitLease(ctx context.Context, id string, now int64) (*LeaseItem, error) {
+	_, err := t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(t.name), Key: leaseKey(id),
+		UpdateExpression:         aws.String("SET #st = :c"),
+		ConditionExpression:      aws.String("(#st = :open OR #st = :c) AND #ex > :now"),
+		ExpressionAttributeNames: map[string]string{"#st": attrLeaseState, "#ex": attrLeaseExpires},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":open": s(LeaseOpen), ":c": s(LeaseCommitted), ":now": num(now),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if ccf, ok := asCCF(err); ok {
+		if len(ccf.Item) == 0 {
+			return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
+		}
+		return DecodeLease(ccf.Item), fmt.Errorf("lease %s: %w", id, ErrLeaseState)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("commit lease %s: %w", id, err)
+	}
+	return nil, nil
+}
+
+// ErrLeaseState means a lease was not in the state a write required.
+var ErrLeaseState = errors.New("storage: lease state")
+
+func asCCF(err error) (*types.ConditionalCheckFailedException, bool) {
+	var c *types.ConditionalCheckFailedException
+	return c, errors.As(err, &c)
+}
+
+// GetLease reads a lease (strongly consistent), or ErrNotFound.
+func (t *Table) GetLease(ctx context.Context, id string) (*LeaseItem, error) {
+	out, err := t.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.name), Key: leaseKey(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get lease %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
+	}
+	return DecodeLease(out.Item), nil
+}
+
+// GetRequestLease returns the id of the lease bound to an idempotency key, or ErrNotFound.
+func (t *Table) GetRequestLease(ctx context.Context, entity, resource, requestID string) (string, error) {
+	out, err := t.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.name), Key: requestKey(entity, resource, requestID), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return "", fmt.Errorf("get request %s: %w", requestID, err)
+	}
+	if out.Item == nil {
+		return "", fmt.Errorf("request %s: %w", requestID, ErrNotFound)
+	}
+	return LeaseIDOf(out.Item), nil
+}
+
+// DecodeLease decodes a lease item.
+func DecodeLease(item map[string]types.AttributeValue) *LeaseItem {
+	l := &LeaseItem{
+		ID: strAttr(item[attrLeaseID]), EntityID: strAttr(item[attrEntityID]), Resource: strAttr(item[attrResource]),
+		State: strAttr(item[attrLeaseState]), CreatedAt: numAttr(item[attrCreated]), ExpiresAt: numAttr(item[attrLeaseExpires]),
+	}
+	levels, _ := item[attrLeaseLevels].(*types.AttributeValueMemberL)
+	if levels == nil {
+		return l
+	}
+	for i, v := range levels.Value {
+		m, ok := v.(*types.AttributeValueMemberM)
+		if !ok {
+			continue
+		}
+		lv := LeaseLevel{EntityID: strAttr(m.Value["entity_id"]), Limits: decodeLimits(m.Value), Amounts: map[string]int64{}}
+		for _, c := range lv.Limits {
+			if x := numAttr(item[amountAttr(i, c.Name)]); x != 0 {
+				lv.Amounts[c.Name] = x
+			}
+		}
+		l.Levels = append(l.Levels, lv)
+	}
+	return l
+}
