@@ -1,0 +1,280 @@
+package limiter_test
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/shared/limiter"
+)
+
+func TestStoredLimitsResolutionOrder(t *testing.T) {
+	e := newEnv(t)
+	set := func(sc limiter.Scope, rate int64) {
+		t.Helper()
+		if err := e.lim.SetLimits(ctx(), sc, []limiter.Limit{limiter.PerMinute("rpm", rate)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	capacity := func() int64 {
+		t.Helper()
+		ls, err := e.lim.ResolveLimits(ctx(), "key", "gpt-4")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ls == nil {
+			return 0
+		}
+		return ls[0].Capacity
+	}
+	if c := capacity(); c != 0 {
+		t.Fatalf("nothing stored resolved to %d", c)
+	}
+	set(limiter.SystemDefault(), 1)
+	if c := capacity(); c != 1 {
+		t.Fatalf("system default: %d", c)
+	}
+	set(limiter.ResourceDefault("gpt-4"), 2)
+	set(limiter.ResourceDefault("other"), 99)
+	if c := capacity(); c != 2 {
+		t.Fatalf("resource default: %d", c)
+	}
+	set(limiter.EntityDefault("key"), 3)
+	if c := capacity(); c != 3 {
+		t.Fatalf("entity default: %d", c)
+	}
+	set(limiter.EntityResource("key", "gpt-4"), 4)
+	if c := capacity(); c != 4 {
+		t.Fatalf("entity+resource: %d", c)
+	}
+	got, err := e.lim.GetLimits(ctx(), limiter.EntityDefault("key"))
+	if err != nil || len(got) != 1 || got[0] != limiter.PerMinute("rpm", 3) {
+		t.Fatalf("GetLimits %v %v", got, err)
+	}
+	for _, sc := range []limiter.Scope{limiter.EntityResource("key", "gpt-4"), limiter.EntityDefault("key"), limiter.ResourceDefault("gpt-4")} {
+		if err := e.lim.DeleteLimits(ctx(), sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := capacity(); c != 1 {
+		t.Fatalf("after deletes: %d, want system default", c)
+	}
+	if err := e.lim.DeleteLimits(ctx(), limiter.EntityDefault("key")); !errors.Is(err, limiter.ErrLimitsNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+	// Acquire uses stored limits only when asked; otherwise the call's limits count.
+	call := limiter.PerMinute("rpm", 50)
+	req := limiter.AcquireRequest{EntityID: "key", Resource: "gpt-4", Limits: []limiter.Limit{call}, Consume: map[string]int64{"rpm": 2}}
+	mustAcquire(t, e.lim, req) // the call's 50
+	req.UseStoredLimits = true
+	var ve *limiter.ValidationError
+	if _, err := e.lim.Acquire(ctx(), req); !errors.As(err, &ve) {
+		t.Fatalf("2 tokens of a stored limit of capacity 1 can never pass: %v", err)
+	}
+	req.Consume = map[string]int64{"rpm": 1}
+	mustAcquire(t, e.lim, req)
+	var rle *limiter.RateLimitExceededError
+	if _, err := e.lim.Acquire(ctx(), req); !errors.As(err, &rle) || rle.Statuses[0].Limit.Capacity != 1 {
+		t.Fatalf("stored system default (capacity 1) should refuse a second token: %v", err)
+	}
+	if err := e.lim.SetLimits(ctx(), limiter.EntityResource("key", "_default_"), []limiter.Limit{call}); !errors.As(err, &ve) {
+		t.Fatalf("reserved resource: %v", err)
+	}
+}
+
+func TestStoredLimitsCacheTTL(t *testing.T) {
+	e := newEnv(t)
+	acquirer := e.newLimiter(limiter.WithCacheTTL(30 * time.Second))
+	if err := e.lim.SetLimits(ctx(), limiter.EntityDefault("key"), []limiter.Limit{limiter.PerMinute("rpm", 10)}); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func() int64 {
+		t.Helper()
+		ls, err := acquirer.ResolveLimits(ctx(), "key", "r")
+		if err != nil || ls == nil {
+			t.Fatalf("resolve: %v %v", ls, err)
+		}
+		return ls[0].Capacity
+	}
+	if c := resolve(); c != 10 {
+		t.Fatalf("first resolve %d", c)
+	}
+	// Another instance (the admin API) changes the limits: this one sees the change only when
+	// its cache entry expires, 30 s later by its clock.
+	if err := e.lim.SetLimits(ctx(), limiter.EntityDefault("key"), []limiter.Limit{limiter.PerMinute("rpm", 20)}); err != nil {
+		t.Fatal(err)
+	}
+	e.meter.Reset()
+	if c := resolve(); c != 10 {
+		t.Fatalf("within TTL: %d, want cached 10", c)
+	}
+	if n := e.meter.Total().Requests; n != 0 {
+		t.Fatalf("cached resolve made %d requests", n)
+	}
+	e.clock.Advance(30 * time.Second)
+	if c := resolve(); c != 20 {
+		t.Fatalf("after TTL: %d, want 20", c)
+	}
+}
+
+func TestAvailableAndTimeUntilAvailable(t *testing.T) {
+	e := newEnv(t)
+	lim := limiter.NewLimit("tpm", 1000, 100, time.Second) // 100 tokens/s, burst 1000
+	req := limiter.AvailableRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{lim}}
+	if got := available(t, e, "k", "r", lim); got["tpm"] != 1000 {
+		t.Fatalf("new bucket %v", got)
+	}
+	mustAcquire(t, e.lim, limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{lim}, Consume: map[string]int64{"tpm": 950}})
+	e.meter.Reset()
+	d, err := e.lim.TimeUntilAvailable(ctx(), req, map[string]int64{"tpm": 50})
+	if err != nil || d != 0 {
+		t.Fatalf("available now: %s %v", d, err)
+	}
+	if d, _ = e.lim.TimeUntilAvailable(ctx(), req, map[string]int64{"tpm": 51}); d != 10*time.Millisecond {
+		t.Fatalf("wait for 51: %s, want 10ms", d)
+	}
+	if d, _ = e.lim.TimeUntilAvailable(ctx(), req, map[string]int64{"tpm": 1000}); d != 9500*time.Millisecond {
+		t.Fatalf("wait for 1000: %s, want 9.5s", d)
+	}
+	if u := e.meter.Total(); u.Requests != 3 || u.TableWCU != 0 {
+		t.Fatalf("peeks cost %+v: want reads only", u)
+	}
+	var ve *limiter.ValidationError
+	if _, err := e.lim.TimeUntilAvailable(ctx(), req, map[string]int64{"tpm": 1001}); !errors.As(err, &ve) {
+		t.Fatalf("more than capacity: %v", err)
+	}
+	e.clock.Advance(9500 * time.Millisecond)
+	if got := available(t, e, "k", "r", lim); got["tpm"] != 1000 {
+		t.Fatalf("after wait %v", got)
+	}
+}
+
+func TestFailureModes(t *testing.T) {
+	e := newEnv(t)
+	req := llmRequest()
+	req.Cascade = limiter.CascadeOff
+	e.faults.Fail("", -1, nil)
+	_, err := e.lim.Acquire(ctx(), req)
+	var ue *limiter.UnavailableError
+	if !errors.As(err, &ue) || !errors.Is(err, ddbtest.ErrInjected) {
+		t.Fatalf("fail closed: %v", err)
+	}
+	req.FailureMode = limiter.FailOpen
+	lease, err := e.lim.Acquire(ctx(), req)
+	if err != nil || !lease.Degraded() {
+		t.Fatalf("fail open per call: %v %v", lease, err)
+	}
+	if err := lease.Adjust(ctx(), map[string]int64{"tpm": 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Rollback(ctx()); err != nil {
+		t.Fatal(err)
+	}
+	open := e.newLimiter(limiter.WithFailureMode(limiter.FailOpen))
+	req.FailureMode = limiter.FailureModeDefault
+	if lease, err := open.Acquire(ctx(), req); err != nil || !lease.Degraded() {
+		t.Fatalf("fail open by default: %v", err)
+	}
+	req.FailureMode = limiter.FailClosed
+	if _, err := open.Acquire(ctx(), req); !errors.As(err, &ue) {
+		t.Fatalf("per-call fail closed override: %v", err)
+	}
+	e.faults.Clear()
+	// A refusal is never turned into an admission by fail open.
+	req.FailureMode = limiter.FailOpen
+	req.Consume = map[string]int64{"tpm": 15_000}
+	mustAcquire(t, e.lim, req)
+	var rle *limiter.RateLimitExceededError
+	if _, err := e.lim.Acquire(ctx(), req); !errors.As(err, &rle) {
+		t.Fatalf("fail open admitted a refusal: %v", err)
+	}
+}
+
+// TestContention: 32 goroutines hammer one bucket of capacity C. Without refill exactly C
+// acquires pass; with refill never more than C plus what refilled.
+func TestContention(t *testing.T) {
+	const goroutines, capacity = 32, 50
+	for _, tc := range []struct {
+		name   string
+		limit  limiter.Limit
+		refill func(elapsed time.Duration) int64
+	}{
+		{"no refill", limiter.NewLimit("rpm", capacity, 1, limiter.MaxRefillPeriod), func(time.Duration) int64 { return 0 }},
+		{"refill", limiter.NewLimit("rpm", capacity, 20, time.Second), func(d time.Duration) int64 { return int64(d / (50 * time.Millisecond)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			var admitted atomic.Int64
+			var wg sync.WaitGroup
+			start := e.clock.Now()
+			for g := range goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					lim := e.newLimiter() // one limiter per "Lambda instance"
+					for range 10 {
+						if g == 0 {
+							e.clock.Advance(100 * time.Millisecond)
+						}
+						_, err := lim.Acquire(ctx(), limiter.AcquireRequest{EntityID: "hot", Resource: "r",
+							Limits: []limiter.Limit{tc.limit}, Consume: map[string]int64{"rpm": 1}, Cascade: limiter.CascadeOff})
+						var rle *limiter.RateLimitExceededError
+						switch {
+						case err == nil:
+							admitted.Add(1)
+						case errors.As(err, &rle):
+						default:
+							t.Errorf("acquire: %v", err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := e.clock.Now().Sub(start)
+			bound := capacity + tc.refill(elapsed)
+			got := admitted.Load()
+			if tc.name == "no refill" && got != capacity {
+				t.Fatalf("admitted %d, want exactly %d", got, capacity)
+			}
+			if got > bound || got < capacity {
+				t.Fatalf("admitted %d, want %d..%d (elapsed %s)", got, capacity, bound, elapsed)
+			}
+			t.Logf("admitted %d of %d attempts (bound %d)", got, goroutines*10, bound)
+		})
+	}
+}
+
+func TestCostPerOperation(t *testing.T) {
+	e := newEnv(t)
+	req := llmRequest()
+	req.Cascade = limiter.CascadeOff
+	mustAcquire(t, e.lim, req) // first acquire: creates the bucket
+	mustAcquire(t, e.lim, req) // warm: the limiter has seen the bucket
+	e.meter.Reset()
+	lease := mustAcquire(t, e.lim, req)
+	u := e.meter.Total()
+	if u.Requests != 1 || u.TableRCU != 0 || u.TableWCU != 1 || u.IndexWCU != 0 {
+		t.Fatalf("steady-state acquire: %+v, want 1 request, 0 RCU, 1 WCU", u)
+	}
+	for name, op := range map[string]func() error{
+		"adjust":   func() error { return lease.Adjust(ctx(), map[string]int64{"tpm": 100}) },
+		"commit":   func() error { return lease.Commit(ctx()) },
+		"rollback": func() error { return mustAcquire(t, e.lim, req).Rollback(ctx()) },
+	} {
+		e.meter.Reset()
+		if err := op(); err != nil {
+			t.Fatal(err)
+		}
+		max := 1
+		if name == "rollback" {
+			max = 2 // the acquire it rolls back, and the rollback
+		}
+		if n := e.meter.Total().Requests; n > max {
+			t.Fatalf("%s made %d requests", name, n)
+		}
+	}
+}
