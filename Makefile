@@ -2,9 +2,13 @@
 SHELL := /bin/bash
 GO ?= go
 DDB_TEST_PORT ?= 18000
+# DynamoDB Local serves a few hundred writes/s: a fixed count keeps `make bench` to minutes.
+BENCHTIME ?= 300x
 FUNCTIONS := acquire admin aggregator
 
 .PHONY: all deps build test test-go test-race vet fmt-check bench clean
+
+include mk/infra.mk
 
 all: build
 
@@ -30,7 +34,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 ## test: every test, against one DynamoDB Local started for the run
-test: deps fmt-check vet test-go
+test: deps fmt-check vet test-go test-infra vet-infra
 
 test-go:
 	@scripts/ddb-local.sh stop $(DDB_TEST_PORT); scripts/ddb-local.sh start $(DDB_TEST_PORT)
@@ -41,7 +45,7 @@ test-go:
 bench:
 	@scripts/ddb-local.sh stop $(DDB_TEST_PORT); scripts/ddb-local.sh start $(DDB_TEST_PORT)
 	@trap 'scripts/ddb-local.sh stop $(DDB_TEST_PORT)' EXIT; \
-	  ZL_DYNAMODB_ENDPOINT=http://127.0.0.1:$(DDB_TEST_PORT) $(GO) test -run '^$$' -bench . -benchmem ./...
+	  ZL_DYNAMODB_ENDPOINT=http://127.0.0.1:$(DDB_TEST_PORT) $(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) ./...
 
-clean:
+clean: clean-infra
 	rm -rf bin cdk.out

@@ -30,8 +30,19 @@ func main() {
 }
 
 func run() error {
-	app := awscdk.NewApp(nil)
-	props, err := limiterstack.PropsFromContext(app.Node(), defaultAssetRoot())
+	root := repoRoot()
+	appProps := &awscdk.AppProps{}
+	// The CLI passes its output folder (cdk.json "output") in CDK_OUTDIR, relative to the folder
+	// holding cdk.json, while this app runs in infra/: resolve it against the repository root.
+	if out := os.Getenv("CDK_OUTDIR"); out != "" && !filepath.IsAbs(out) && root != "" {
+		appProps.Outdir = jsii.String(filepath.Join(root, out))
+	}
+	app := awscdk.NewApp(appProps)
+	assets := filepath.Join("..", "bin")
+	if root != "" {
+		assets = filepath.Join(root, "bin")
+	}
+	props, err := limiterstack.PropsFromContext(app.Node(), assets)
 	if err != nil {
 		return err
 	}
@@ -59,19 +70,19 @@ func run() error {
 	return nil
 }
 
-// defaultAssetRoot returns bin/ of the repository: the nearest parent of the working directory
-// holding cdk.json (the CLI runs the app from infra/), or ../bin when none is found.
-func defaultAssetRoot() string {
+// repoRoot returns the nearest parent of the working directory holding cdk.json (the CLI runs
+// the app from infra/), or "" when there is none.
+func repoRoot() string {
 	dir, err := os.Getwd()
 	if err != nil {
-		return filepath.Join("..", "bin")
+		return ""
 	}
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "cdk.json")); err == nil {
-			return filepath.Join(d, "bin")
+			return d
 		}
 		if filepath.Dir(d) == d {
-			return filepath.Join("..", "bin")
+			return ""
 		}
 	}
 }

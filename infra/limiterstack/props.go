@@ -126,24 +126,24 @@ func DefaultProps() Props {
 	}
 }
 
-// Context keys read by PropsFromContext.
+// Context keys read by PropsFromContext (cdk.json "context" or `cdk -c key=value`).
 const (
-	CtxAssetRoot             = "assetRoot"
-	CtxTableName             = "tableName"
-	CtxAPIName               = "apiName"
-	CtxDeletionProtection    = "deletionProtection"
-	CtxRemovalPolicy         = "removalPolicy"
-	CtxLogLevel              = "logLevel"
-	CtxLogRetentionDays      = "logRetentionDays"
-	CtxSnapshotRetentionDays = "snapshotRetentionDays"
-	CtxAcquireMemoryMB       = "acquireMemoryMB"
-	CtxAdminMemoryMB         = "adminMemoryMB"
-	CtxAggregatorMemoryMB    = "aggregatorMemoryMB"
-	CtxTracing               = "tracing"
-	CtxThrottleRateLimit     = "throttleRateLimit"
-	CtxThrottleBurstLimit    = "throttleBurstLimit"
-	CtxAlarms                = "alarms"
-	CtxAlarmTopicArn         = "alarmTopicArn"
+	CtxAssetRoot             = "assetRoot"             // Props.AssetRoot
+	CtxTableName             = "tableName"             // Props.TableName
+	CtxAPIName               = "apiName"               // Props.APIName
+	CtxDeletionProtection    = "deletionProtection"    // Props.DeletionProtection
+	CtxRemovalPolicy         = "removalPolicy"         // Props.RemovalPolicy: retain|destroy
+	CtxLogLevel              = "logLevel"              // Props.LogLevel
+	CtxLogRetentionDays      = "logRetentionDays"      // Props.LogRetentionDays
+	CtxSnapshotRetentionDays = "snapshotRetentionDays" // Props.SnapshotRetentionDays
+	CtxAcquireMemoryMB       = "acquireMemoryMB"       // Props.AcquireMemoryMB
+	CtxAdminMemoryMB         = "adminMemoryMB"         // Props.AdminMemoryMB
+	CtxAggregatorMemoryMB    = "aggregatorMemoryMB"    // Props.AggregatorMemoryMB
+	CtxTracing               = "tracing"               // Props.Tracing
+	CtxThrottleRateLimit     = "throttleRateLimit"     // Props.ThrottleRateLimit
+	CtxThrottleBurstLimit    = "throttleBurstLimit"    // Props.ThrottleBurstLimit
+	CtxAlarms                = "alarms"                // Props.Alarms
+	CtxAlarmTopicArn         = "alarmTopicArn"         // Props.AlarmTopicArn
 )
 
 // PropsFromContext returns DefaultProps with every context value found on node applied. Values

@@ -26,13 +26,13 @@ import (
 // Table schema. It mirrors shared/storage (keys.go and schema.go: TableDefinition), which
 // creates the same table in DynamoDB Local; TestTableSchemaMatchesStorage checks the two agree.
 const (
-	AttrPK     = "PK"
-	AttrSK     = "SK"
-	AttrGSI1PK = "GSI1PK"
-	AttrGSI1SK = "GSI1SK"
-	AttrGSI2PK = "GSI2PK"
-	AttrGSI2SK = "GSI2SK"
-	AttrTTL    = "ttl"
+	AttrPK     = "PK"     // table partition key (String)
+	AttrSK     = "SK"     // table sort key (String)
+	AttrGSI1PK = "GSI1PK" // GSI1 partition key: P#{parent}
+	AttrGSI1SK = "GSI1SK" // GSI1 sort key: E#{entity}
+	AttrGSI2PK = "GSI2PK" // GSI2 partition key: R#{resource}
+	AttrGSI2SK = "GSI2SK" // GSI2 sort key: B#{entity} or U#{window}#{start}#{entity}
+	AttrTTL    = "ttl"    // TTL attribute, epoch seconds
 	// IndexGSI1 maps a parent entity to its children.
 	IndexGSI1 = "GSI1"
 	// IndexGSI2 maps a resource to its buckets and usage snapshots.

@@ -399,7 +399,7 @@ func TestCdkNagAwsSolutions(t *testing.T) {
 				if n := find.msgs(); n != 0 {
 					t.Errorf("%d unsuppressed AwsSolutions %ss", n, find.kind)
 					for _, m := range *a.FindError(jsii.String("*"), assertions.Match_AnyValue()) {
-						t.Logf("%s: %v", *m.Id, *m.Entry.Data)
+						t.Logf("%s: %v", *m.Id, m.Entry.Data)
 					}
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/shared/storage"
@@ -42,7 +43,7 @@ const (
 // Default settings of a Limiter.
 const (
 	DefaultCacheTTL    = 60 * time.Second
-	DefaultMaxAttempts = 8
+	DefaultMaxAttempts = 12
 	cacheEntries       = 10_000
 	bucketHintTTL      = 10 * time.Minute
 )
@@ -95,7 +96,8 @@ func WithFailureMode(m FailureMode) Option { return func(c *config) { c.failureM
 func WithCacheTTL(d time.Duration) Option { return func(c *config) { c.cacheTTL = d } }
 
 // WithMaxAttempts sets how many conditional writes one operation may try before it reports
-// contention as an *UnavailableError (default 8).
+// contention as an *UnavailableError (default 12). Writers that lose a race more than once
+// back off for a random few milliseconds.
 func WithMaxAttempts(n int) Option { return func(c *config) { c.maxAttempts = n } }
 
 // WithLogger sets the structured logger (default slog.Default()).
@@ -438,6 +440,12 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 				preds[i], fresh[i] = cur, true
 				l.buckets.put(bucketID{levels[i].entityID, resource}, cur)
 			}
+			if attempt >= 2 {
+				// Lost the race on a hot bucket more than once: spread the writers out.
+				if err := jitter(ctx, attempt); err != nil {
+					return nil, &UnavailableError{Op: "charge", Err: err}
+				}
+			}
 		case errors.Is(err, storage.ErrConflict):
 			if err := sleep(ctx, attempt); err != nil {
 				return nil, &UnavailableError{Op: "charge", Err: err}
@@ -649,6 +657,18 @@ func (t *idempotency) token() string { return fmt.Sprintf("%s-%d", t.base, t.seq
 
 // failed records that the current token's request was not written.
 func (t *idempotency) failed(now int64) { t.seq, t.now = t.seq+1, now }
+
+// jitter waits a random 0 to 2^attempt ms (at most 64 ms) so that writers contending for one
+// item stop colliding in lockstep.
+func jitter(ctx context.Context, attempt int) error {
+	d := time.Duration(mathrand.Int64N(int64(min(time.Millisecond<<attempt, 64*time.Millisecond))))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
 
 // newID returns 128 random bits in hex: lease ids cannot be guessed.
 func newID() string {

@@ -168,6 +168,7 @@ type UsageConflictError struct {
 	AppliedSeq string // its agg_seq when it exists (padded; "" when absent)
 }
 
+// Error says what the snapshot holds.
 func (e *UsageConflictError) Error() string {
 	if !e.Exists {
 		return "storage: usage snapshot does not exist"
@@ -206,8 +207,8 @@ func (t *Table) AddUsage(ctx context.Context, w UsageWrite) error {
 		update = "SET #e = :e, #r = :r, #w = :w, #ws = :ws, #g2pk = :g2pk, #g2sk = :g2sk, #c = :m, #acq = :acq, #seq = :last, #ttl = :ttl"
 		cond = "attribute_not_exists(" + AttrPK + ")"
 	} else {
-		// ADD works on top-level attributes only; a counter inside the map is SET to itself
-		// plus the amount, starting from 0 for a limit the window has not seen yet.
+		// A counter inside the map is SET to itself plus the amount; if_not_exists starts a
+		// limit the window has not seen yet at 0. The map exists: every create writes it.
 		set := []string{"#seq = :last", "#ttl = :ttl"}
 		if len(limits) > 0 {
 			names["#c"], values[":z"] = AttrCounters, num(0)

@@ -1,0 +1,155 @@
+package limiterstack
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+)
+
+func timeSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+func appWithContext(ctx map[string]any) awscdk.App {
+	return awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(filepath.Join(testRoot, "cdk.out.ctx"))})
+}
+
+func TestDefaultProps(t *testing.T) {
+	p := DefaultProps()
+	equal(t, "APIName", p.APIName, "zae-limiter")
+	equal(t, "TableName", p.TableName, "")
+	equal(t, "DeletionProtection", p.DeletionProtection, true)
+	equal(t, "RemovalPolicy", p.RemovalPolicy, awscdk.RemovalPolicy_RETAIN)
+	equal(t, "LogLevel", p.LogLevel, "INFO")
+	equal(t, "LogRetentionDays", p.LogRetentionDays, 30)
+	equal(t, "SnapshotRetentionDays", p.SnapshotRetentionDays, 90)
+	equal(t, "memory", []int{p.AcquireMemoryMB, p.AdminMemoryMB, p.AggregatorMemoryMB}, []int{256, 256, 256})
+	equal(t, "timeouts", []time.Duration{p.AcquireTimeout, p.AdminTimeout, p.AggregatorTimeout},
+		[]time.Duration{10 * time.Second, 15 * time.Second, 60 * time.Second})
+	equal(t, "Tracing", p.Tracing, false)
+	equal(t, "throttle", []int{p.ThrottleRateLimit, p.ThrottleBurstLimit}, []int{1000, 2000})
+	equal(t, "stream", []any{p.StreamBatchSize, p.StreamBatchingWindow, p.StreamRetryAttempts, p.StreamMaxRecordAge},
+		[]any{100, 5 * time.Second, 5, 6 * time.Hour})
+	equal(t, "Alarms", p.Alarms, true)
+	equal(t, "AlarmTopicArn", p.AlarmTopicArn, "")
+}
+
+func TestPropsFromContext(t *testing.T) {
+	// cdk.json gives JSON types, `cdk -c` gives strings: both are accepted.
+	app := appWithContext(map[string]any{
+		CtxAssetRoot:             "/opt/bin",
+		CtxTableName:             "limits",
+		CtxAPIName:               "limits-api",
+		CtxDeletionProtection:    "false",
+		CtxRemovalPolicy:         "Destroy",
+		CtxLogLevel:              "DEBUG",
+		CtxLogRetentionDays:      "7",
+		CtxSnapshotRetentionDays: 30,
+		CtxAcquireMemoryMB:       512,
+		CtxAdminMemoryMB:         "1024",
+		CtxAggregatorMemoryMB:    2048,
+		CtxTracing:               true,
+		CtxThrottleRateLimit:     "50",
+		CtxThrottleBurstLimit:    100,
+		CtxAlarms:                "false",
+		CtxAlarmTopicArn:         testAlarmTopicArn,
+	})
+	p, err := PropsFromContext(app.Node(), "/default/bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultProps()
+	want.AssetRoot = "/opt/bin"
+	want.TableName = "limits"
+	want.APIName = "limits-api"
+	want.DeletionProtection = false
+	want.RemovalPolicy = awscdk.RemovalPolicy_DESTROY
+	want.LogLevel = "DEBUG"
+	want.LogRetentionDays = 7
+	want.SnapshotRetentionDays = 30
+	want.AcquireMemoryMB, want.AdminMemoryMB, want.AggregatorMemoryMB = 512, 1024, 2048
+	want.Tracing = true
+	want.ThrottleRateLimit, want.ThrottleBurstLimit = 50, 100
+	want.Alarms = false
+	want.AlarmTopicArn = testAlarmTopicArn
+	equal(t, "props", p, want)
+
+	// No context: the defaults, and the given asset root.
+	p, err = PropsFromContext(appWithContext(map[string]any{}).Node(), "/default/bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = DefaultProps()
+	want.AssetRoot = "/default/bin"
+	equal(t, "defaults", p, want)
+}
+
+func TestPropsFromContextErrors(t *testing.T) {
+	for key, value := range map[string]any{
+		CtxLogRetentionDays:   "thirty",
+		CtxAcquireMemoryMB:    12.5,
+		CtxDeletionProtection: "maybe",
+		CtxTracing:            1,
+		CtxRemovalPolicy:      "snapshot",
+	} {
+		_, err := PropsFromContext(appWithContext(map[string]any{key: value}).Node(), "/bin")
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("context %s=%v: error %v, want one naming the key", key, value, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	valid := func() Props {
+		p := DefaultProps()
+		p.AssetRoot = assetRoot()
+		return p
+	}
+	if err := (func() *Props { p := valid(); return &p }()).Validate(); err != nil {
+		t.Fatalf("defaults with assets: %v", err)
+	}
+	empty := t.TempDir()
+	partial := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(partial, "acquire"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(partial, "acquire", "bootstrap"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		mutate func(*Props)
+		want   string
+	}{
+		"no asset root":      {func(p *Props) { p.AssetRoot = "" }, "AssetRoot is empty"},
+		"no bootstraps":      {func(p *Props) { p.AssetRoot = empty }, "function acquire"},
+		"missing admin":      {func(p *Props) { p.AssetRoot = partial }, "function admin"},
+		"retention":          {func(p *Props) { p.LogRetentionDays = 10 }, "LogRetentionDays 10"},
+		"snapshot retention": {func(p *Props) { p.SnapshotRetentionDays = 0 }, "SnapshotRetentionDays"},
+		"memory":             {func(p *Props) { p.AdminMemoryMB = 64 }, "AdminMemoryMB 64"},
+		"timeout":            {func(p *Props) { p.AggregatorTimeout = 1500 * time.Millisecond }, "AggregatorTimeout"},
+		"API timeout":        {func(p *Props) { p.AcquireTimeout = 45 * time.Second }, "30 s integration timeout"},
+		"throttle":           {func(p *Props) { p.ThrottleBurstLimit = 0 }, "throttle"},
+		"batch size":         {func(p *Props) { p.StreamBatchSize = 0 }, "StreamBatchSize"},
+		"batching window":    {func(p *Props) { p.StreamBatchingWindow = 10 * time.Minute }, "StreamBatchingWindow"},
+		"retries":            {func(p *Props) { p.StreamRetryAttempts = -2 }, "StreamRetryAttempts"},
+		"record age":         {func(p *Props) { p.StreamMaxRecordAge = 8 * 24 * time.Hour }, "StreamMaxRecordAge"},
+		"removal policy":     {func(p *Props) { p.RemovalPolicy = awscdk.RemovalPolicy_SNAPSHOT }, "RemovalPolicy"},
+		"API name":           {func(p *Props) { p.APIName = "" }, "APIName"},
+	} {
+		p := valid()
+		c.mutate(&p)
+		err := p.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, c.want)
+		}
+	}
+	// New refuses invalid props before creating anything.
+	p := valid()
+	p.AssetRoot = empty
+	if _, err := New(appWithContext(map[string]any{}), "Invalid", p); err == nil {
+		t.Error("New accepted an asset root without bootstraps")
+	}
+}

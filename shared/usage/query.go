@@ -1,0 +1,242 @@
+package usage
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zeroae/zae-limiter-go/shared/storage"
+)
+
+// Window is the length of a snapshot's window: Hourly or Daily, aligned to UTC.
+type Window = storage.Window
+
+// The snapshot windows.
+const (
+	Hourly = storage.WindowHourly
+	Daily  = storage.WindowDaily
+)
+
+// Page sizes of the queries.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Snapshot is the usage of one entity on one resource in one window.
+//
+// Counters are in whole tokens, the unit of every limit in the public API: the stored exact
+// millitokens divided by 1000, truncated toward zero. Consumption is charged in whole tokens,
+// so the division is exact unless fractional amounts were charged; MilliCounters holds the
+// exact stored values for billing that needs them.
+type Snapshot struct {
+	EntityID      string
+	Resource      string
+	Window        Window
+	WindowStart   time.Time        // UTC
+	Counters      map[string]int64 // net tokens consumed in the window, by limit name
+	MilliCounters map[string]int64 // the same in millitokens, exact
+	Acquires      int64            // net acquires (acquires − rollbacks) in the window
+}
+
+// Page is one page of a usage query. NextToken is empty on the last page; otherwise pass it to
+// the same query for the next page. A page may hold fewer than the limit asked for even when
+// more follow.
+type Page struct {
+	Snapshots []Snapshot
+	NextToken string
+}
+
+// ErrInvalidArgument is matched (errors.Is) by every *InvalidArgumentError.
+var ErrInvalidArgument = errors.New("usage: invalid argument")
+
+// Names of the arguments an InvalidArgumentError can name.
+const (
+	ArgEntity    = "entity_id"
+	ArgResource  = "resource"
+	ArgWindow    = "window"
+	ArgRange     = "from/to"
+	ArgLimit     = "limit"
+	ArgNextToken = "next_token"
+)
+
+// InvalidArgumentError reports a query argument that cannot be used (an HTTP 400). Nothing was
+// read.
+type InvalidArgumentError struct {
+	Arg    string // one of the Arg* names
+	Reason string
+}
+
+// Error names the argument and says what is wrong with it.
+func (e *InvalidArgumentError) Error() string {
+	return fmt.Sprintf("usage: invalid %s: %s", e.Arg, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidArgument) true.
+func (e *InvalidArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
+
+func invalid(arg, format string, args ...any) error {
+	return &InvalidArgumentError{Arg: arg, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Reader reads usage snapshots for the admin API.
+type Reader struct {
+	table *storage.Table
+}
+
+// NewReader returns a reader of the snapshots in table.
+func NewReader(table *storage.Table) *Reader { return &Reader{table: table} }
+
+// QueryEntityUsage returns the snapshots of entity of one window kind whose windows overlap
+// [from, to]: window_start from the start of the window containing from up to to, inclusive.
+// With resource set it reads that resource only (a key range); with resource "" every resource
+// of the entity (the entity's snapshots are read and filtered, so prefer a resource for long
+// histories). Snapshots come by resource, then time. limit 0 means DefaultLimit; at most
+// MaxLimit. nextToken is "" or a Page.NextToken of the same query.
+func (r *Reader) QueryEntityUsage(ctx context.Context, entity, resource string, window Window, from, to time.Time, limit int, nextToken string) (Page, error) {
+	if err := storage.ValidateID(entity); err != nil {
+		return Page{}, invalid(ArgEntity, "%v", err)
+	}
+	if resource != "" {
+		if err := storage.ValidateID(resource); err != nil {
+			return Page{}, invalid(ArgResource, "%v", err)
+		}
+	}
+	q, err := query(window, from, to, limit, nextToken)
+	if err != nil {
+		return Page{}, err
+	}
+	// Without a resource the page may end on a snapshot the filter dropped, of another window.
+	if c := q.After; c != nil && (c.EntityID != entity || (resource != "" && (c.Resource != resource || c.Window != window))) {
+		return Page{}, invalid(ArgNextToken, "the token belongs to another query")
+	}
+	q.EntityID, q.Resource = entity, resource
+	return r.run(ctx, q)
+}
+
+// QueryResourceUsage returns the snapshots of every entity on resource, of one window kind,
+// whose windows overlap [from, to] (see QueryEntityUsage), in time order and by entity within a
+// window. It reads the table's GSI2, which is eventually consistent. limit and nextToken are as
+// for QueryEntityUsage.
+func (r *Reader) QueryResourceUsage(ctx context.Context, resource string, window Window, from, to time.Time, limit int, nextToken string) (Page, error) {
+	if err := storage.ValidateID(resource); err != nil {
+		return Page{}, invalid(ArgResource, "%v", err)
+	}
+	q, err := query(window, from, to, limit, nextToken)
+	if err != nil {
+		return Page{}, err
+	}
+	if c := q.After; c != nil && (c.Resource != resource || c.Window != window) {
+		return Page{}, invalid(ArgNextToken, "the token belongs to another query")
+	}
+	q.Resource = resource
+	return r.run(ctx, q)
+}
+
+// query validates the arguments common to both queries.
+func query(window Window, from, to time.Time, limit int, nextToken string) (storage.UsageQuery, error) {
+	if !window.Valid() {
+		return storage.UsageQuery{}, invalid(ArgWindow, "%q is not %q or %q", window, Hourly, Daily)
+	}
+	if to.Before(from) {
+		return storage.UsageQuery{}, invalid(ArgRange, "from %s is after to %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	}
+	switch {
+	case limit == 0:
+		limit = DefaultLimit
+	case limit < 0 || limit > MaxLimit:
+		return storage.UsageQuery{}, invalid(ArgLimit, "%d is not between 1 and %d", limit, MaxLimit)
+	}
+	q := storage.UsageQuery{Window: window, Limit: limit, From: window.Start(clamp(from)), To: clamp(to)}
+	if nextToken != "" {
+		c, err := decodeToken(nextToken)
+		if err != nil {
+			return storage.UsageQuery{}, err
+		}
+		q.After = c
+	}
+	return q, nil
+}
+
+// clamp returns t in Unix ms, within the instants a window_start can express.
+func clamp(t time.Time) int64 {
+	switch {
+	case t.Before(time.UnixMilli(storage.MinUsageMillis)):
+		return storage.MinUsageMillis
+	case t.After(time.UnixMilli(storage.MaxUsageMillis)):
+		return storage.MaxUsageMillis
+	}
+	return t.UnixMilli()
+}
+
+func (r *Reader) run(ctx context.Context, q storage.UsageQuery) (Page, error) {
+	p, err := r.table.QueryUsage(ctx, q)
+	if err != nil {
+		return Page{}, err
+	}
+	out := Page{Snapshots: make([]Snapshot, 0, len(p.Snapshots))}
+	for _, s := range p.Snapshots {
+		snap := Snapshot{
+			EntityID: s.EntityID, Resource: s.Resource, Window: s.Window,
+			WindowStart:   time.UnixMilli(s.WindowStart).UTC(),
+			Counters:      make(map[string]int64, len(s.Counters)),
+			MilliCounters: s.Counters,
+			Acquires:      s.Acquires,
+		}
+		for name, v := range s.Counters {
+			snap.Counters[name] = v / 1000
+		}
+		out.Snapshots = append(out.Snapshots, snap)
+	}
+	if p.Next != nil {
+		out.NextToken = encodeToken(*p.Next)
+	}
+	return out, nil
+}
+
+// token is the JSON inside a next token: the last snapshot a page returned (or the last key
+// the query evaluated). It names a snapshot, not a DynamoDB key, so a token says nothing about
+// the table's layout and is checked field by field when it comes back.
+type token struct {
+	EntityID    string `json:"e"`
+	Resource    string `json:"r"`
+	Window      string `json:"w"`
+	WindowStart string `json:"s"`
+}
+
+// maxTokenLength bounds a token before it is decoded: two ids of 256 characters and a little.
+const maxTokenLength = 1024
+
+func encodeToken(c storage.UsageCursor) string {
+	b, _ := json.Marshal(token{EntityID: c.EntityID, Resource: c.Resource, Window: string(c.Window), WindowStart: storage.FormatWindowStart(c.WindowStart)})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeToken(s string) (*storage.UsageCursor, error) {
+	if len(s) > maxTokenLength {
+		return nil, invalid(ArgNextToken, "too long")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, invalid(ArgNextToken, "not base64url")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var t token
+	if err := dec.Decode(&t); err != nil || dec.More() {
+		return nil, invalid(ArgNextToken, "not a token")
+	}
+	w := Window(t.Window)
+	if storage.ValidateID(t.EntityID) != nil || storage.ValidateID(t.Resource) != nil || !w.Valid() {
+		return nil, invalid(ArgNextToken, "not a token")
+	}
+	ws, err := storage.ParseWindowStart(t.WindowStart)
+	if err != nil || w.Start(ws) != ws {
+		return nil, invalid(ArgNextToken, "not a token")
+	}
+	return &storage.UsageCursor{EntityID: t.EntityID, Resource: t.Resource, Window: w, WindowStart: ws}, nil
+}

@@ -1,0 +1,128 @@
+package usage_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/shared/storage"
+	"github.com/zeroae/zae-limiter-go/shared/usage"
+)
+
+func TestQueryValidation(t *testing.T) {
+	ctx := context.Background()
+	tbl := ddbtest.NewTable(t, ddbtest.Client(t))
+	r := usage.NewReader(tbl)
+	from := time.Date(2026, 11, 26, 19, 30, 0, 0, time.UTC)
+	to := from.Add(time.Hour)
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	tok := func(e, res, w, s string) string {
+		return b64(`{"e":"` + e + `","r":"` + res + `","w":"` + w + `","s":"` + s + `"}`)
+	}
+	good := tok("k1", "gpt-4", "hourly", "2026-11-26T19:00:00Z")
+	cases := []struct {
+		name string
+		arg  string
+		call func() error
+	}{
+		{"window", usage.ArgWindow, func() error {
+			_, err := r.QueryEntityUsage(ctx, "k1", "", "weekly", from, to, 0, "")
+			return err
+		}},
+		{"from after to", usage.ArgRange, func() error {
+			_, err := r.QueryResourceUsage(ctx, "gpt-4", usage.Hourly, to, from, 0, "")
+			return err
+		}},
+		{"limit", usage.ArgLimit, func() error {
+			_, err := r.QueryEntityUsage(ctx, "k1", "", usage.Daily, from, to, usage.MaxLimit+1, "")
+			return err
+		}},
+		{"entity", usage.ArgEntity, func() error {
+			_, err := r.QueryEntityUsage(ctx, "a#b", "", usage.Daily, from, to, 0, "")
+			return err
+		}},
+		{"resource", usage.ArgResource, func() error {
+			_, err := r.QueryResourceUsage(ctx, "", usage.Daily, from, to, 0, "")
+			return err
+		}},
+	}
+	for name, token := range map[string]string{
+		"not base64":           "!!!",
+		"not json":             b64("hello"),
+		"unknown field":        b64(`{"e":"k1","r":"gpt-4","w":"hourly","s":"2026-11-26T19:00:00Z","x":1}`),
+		"trailing data":        good + b64("{}"),
+		"bad window":           tok("k1", "gpt-4", "weekly", "2026-11-26T19:00:00Z"),
+		"unaligned start":      tok("k1", "gpt-4", "hourly", "2026-11-26T19:30:00Z"),
+		"bad id":               tok("k#1", "gpt-4", "hourly", "2026-11-26T19:00:00Z"),
+		"other entity":         tok("k2", "gpt-4", "hourly", "2026-11-26T19:00:00Z"),
+		"other window":         tok("k1", "gpt-4", "daily", "2026-11-26T00:00:00Z"),
+		"too long":             b64(string(make([]byte, 2000))),
+		"json of another type": b64(`[1,2]`),
+	} {
+		cases = append(cases, struct {
+			name string
+			arg  string
+			call func() error
+		}{"token " + name, usage.ArgNextToken, func() error {
+			_, err := r.QueryEntityUsage(ctx, "k1", "gpt-4", usage.Hourly, from, to, 0, token)
+			return err
+		}})
+	}
+	cases = append(cases, struct {
+		name string
+		arg  string
+		call func() error
+	}{"token of another resource", usage.ArgNextToken, func() error {
+		_, err := r.QueryResourceUsage(ctx, "llama", usage.Hourly, from, to, 0, good)
+		return err
+	}})
+	for _, c := range cases {
+		err := c.call()
+		var inv *usage.InvalidArgumentError
+		if !errors.As(err, &inv) || inv.Arg != c.arg || !errors.Is(err, usage.ErrInvalidArgument) {
+			t.Errorf("%s: %v, want InvalidArgumentError on %s", c.name, err, c.arg)
+		}
+	}
+	// A well-formed token of the same query is accepted.
+	if _, err := r.QueryEntityUsage(ctx, "k1", "gpt-4", usage.Hourly, from, to, 0, good); err != nil {
+		t.Errorf("good token: %v", err)
+	}
+}
+
+// TestQueryUnitsAndRange: whole tokens truncate toward zero, and a range selects the windows
+// that overlap it.
+func TestQueryUnitsAndRange(t *testing.T) {
+	ctx := context.Background()
+	tbl := ddbtest.NewTable(t, ddbtest.Client(t))
+	h19 := time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC)
+	for i, m := range []int64{2500, -1500, 999} {
+		start := h19.Add(time.Duration(i) * time.Hour).UnixMilli()
+		p, _ := storage.PadSeq("1")
+		err := tbl.AddUsage(ctx, storage.UsageWrite{EntityID: "k1", Resource: "gpt-4", Window: storage.WindowHourly,
+			WindowStart: start, Counters: map[string]int64{"tpm": m}, Acquires: 1, FirstSeq: p, LastSeq: p, Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := usage.NewReader(tbl)
+	// 19:30 to 20:00 overlaps the 19:00 and 20:00 windows, not 21:00.
+	p, err := r.QueryEntityUsage(ctx, "k1", "gpt-4", usage.Hourly, h19.Add(30*time.Minute), h19.Add(time.Hour), 0, "")
+	if err != nil || len(p.Snapshots) != 2 || p.NextToken != "" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	s0, s1 := p.Snapshots[0], p.Snapshots[1]
+	if !s0.WindowStart.Equal(h19) || s0.Counters["tpm"] != 2 || s0.MilliCounters["tpm"] != 2500 || s1.Counters["tpm"] != -1 || s1.MilliCounters["tpm"] != -1500 {
+		t.Fatalf("units: %+v %+v", s0, s1)
+	}
+	if s0.WindowStart.Location() != time.UTC || s0.Window != usage.Hourly || s0.EntityID != "k1" || s0.Resource != "gpt-4" || s0.Acquires != 1 {
+		t.Fatalf("fields: %+v", s0)
+	}
+	// An unbounded range (zero from, far to) works too.
+	p, err = r.QueryResourceUsage(ctx, "gpt-4", usage.Hourly, time.Time{}, time.Date(99999, 1, 1, 0, 0, 0, 0, time.UTC), 0, "")
+	if err != nil || len(p.Snapshots) != 3 {
+		t.Fatalf("unbounded: %+v %v", p, err)
+	}
+}
