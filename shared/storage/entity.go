@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -319,6 +318,3 @@ func (t *Table) ListChildren(ctx context.Context, parent string) ([]EntityItem, 
 	}
 	return out, nil
 }
-
-// itoa formats an int64.
-func itoa(v int64) string { return strconv.FormatInt(v, 10) }

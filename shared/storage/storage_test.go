@@ -5,6 +5,10 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
@@ -97,5 +101,25 @@ func TestValidateID(t *testing.T) {
 		if err := storage.ValidateID(bad); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("ValidateID(%q) = %v, want ErrInvalidKey", bad, err)
 		}
+	}
+}
+
+func TestCreateTableIsIdempotent(t *testing.T) {
+	client := ddbtest.Client(t)
+	tbl := ddbtest.NewTable(t, client) // created once
+	if err := tbl.CreateTable(context.Background()); err != nil {
+		t.Fatalf("second CreateTable: %v", err)
+	}
+	out, err := client.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String(tbl.Name())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := out.Table
+	if len(d.GlobalSecondaryIndexes) != 2 || d.StreamSpecification == nil || d.StreamSpecification.StreamViewType != types.StreamViewTypeNewAndOldImages {
+		t.Fatalf("table %+v", d)
+	}
+	ttl, err := client.DescribeTimeToLive(context.Background(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(tbl.Name())})
+	if err != nil || aws.ToString(ttl.TimeToLiveDescription.AttributeName) != storage.AttrTTL {
+		t.Fatalf("TTL %+v %v", ttl, err)
 	}
 }
