@@ -49,11 +49,15 @@ func (e *UnavailableError) Error() string {
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // LimitStatus is the state of one limit of one entity at the time of a decision.
+//
+// Available is what a refused call found, and what a granted call left. For a single bucket it
+// is read from the item the write returned; with cascade (a transaction, which returns no item)
+// it is estimated from the limiter's last view of the items.
 type LimitStatus struct {
 	EntityID   string
 	Resource   string
 	Limit      Limit
-	Available  int64         // whole tokens available before the call (may be negative)
+	Available  int64         // whole tokens, rounded down (may be negative)
 	Requested  int64         // tokens the call asked for
 	Exceeded   bool          // Available < Requested
 	RetryAfter time.Duration // until Requested tokens are available; 0 when not exceeded
