@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
+	"strconv"
+	"strings"
 )
 
 // Int128 is a signed 128-bit integer in two's complement. The zero value is 0.
@@ -132,8 +134,29 @@ func incr(hi, lo uint64) (uint64, uint64) {
 	return lo, hi + c
 }
 
-// String returns a in base 10.
-func (a Int128) String() string { return a.Big().String() }
+// String returns a in base 10. It does not use math/big: bucket states are formatted on every
+// write.
+func (a Int128) String() string {
+	if a.hi == 0 && a.lo <= math.MaxInt64 || a.hi == -1 && a.lo > math.MaxInt64 {
+		return strconv.FormatInt(int64(a.lo), 10)
+	}
+	u, sign := a, ""
+	if a.hi < 0 {
+		u, sign = a.Neg(), "-"
+	}
+	if u.hi == 0 {
+		return sign + strconv.FormatUint(u.lo, 10)
+	}
+	// |a| < 2^127, so |a| / 10^19 < 2^64: two 64-bit chunks suffice.
+	const e19 = 10_000_000_000_000_000_000
+	hiQ, hiR := uint64(u.hi)/e19, uint64(u.hi)%e19
+	q, r := bits.Div64(hiR, u.lo, e19)
+	if hiQ != 0 {
+		return a.Big().String() // unreachable for |a| < 2^127; kept for safety
+	}
+	low := strconv.FormatUint(r, 10)
+	return sign + strconv.FormatUint(q, 10) + strings.Repeat("0", 19-len(low)) + low
+}
 
 // Big returns a as a *big.Int.
 func (a Int128) Big() *big.Int {
@@ -156,19 +179,35 @@ var ErrOutOfRange = errors.New("tokenbucket: number is not a 128-bit integer")
 
 // ParseInt128 parses a base-10 integer such as DynamoDB returns for a Number attribute.
 func ParseInt128(s string) (Int128, error) {
-	b, ok := new(big.Int).SetString(s, 10)
-	if !ok {
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return I128(v), nil
+	}
+	digits, neg := s, false
+	if strings.HasPrefix(digits, "-") {
+		digits, neg = digits[1:], true
+	}
+	if len(digits) == 0 || len(digits) > 39 {
 		return Int128{}, ErrOutOfRange
 	}
-	neg := b.Sign() < 0
-	if neg {
-		b.Neg(b)
+	var hi, lo uint64
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return Int128{}, ErrOutOfRange
+		}
+		// (hi, lo) = (hi, lo)·10 + digit, refusing anything that reaches 2^127.
+		h1, l1 := bits.Mul64(lo, 10)
+		h2, h3 := bits.Mul64(hi, 10)
+		if h2 != 0 {
+			return Int128{}, ErrOutOfRange
+		}
+		var c1, c2 uint64
+		lo, c1 = bits.Add64(l1, uint64(c-'0'), 0)
+		hi, c2 = bits.Add64(h3, h1, c1)
+		if c2 != 0 || hi >= 1<<63 {
+			return Int128{}, ErrOutOfRange
+		}
 	}
-	if b.BitLen() > 127 { // magnitude ≥ 2^127 (−2^127 is never produced, so it is refused too)
-		return Int128{}, ErrOutOfRange
-	}
-	lo := new(big.Int).And(b, new(big.Int).SetUint64(math.MaxUint64)).Uint64()
-	hi := new(big.Int).Rsh(b, 64).Uint64()
 	r := Int128{hi: int64(hi), lo: lo}
 	if neg {
 		r = r.Neg()

@@ -41,6 +41,17 @@ func TestInt128AgainstBigInt(t *testing.T) {
 		if got := x.Sub(I128(c)).Big(); got.Cmp(new(big.Int).Mul(big.NewInt(a), big.NewInt(b))) != 0 {
 			t.Fatalf("sub: %s", got)
 		}
+		if x.String() != want.String() {
+			t.Fatalf("String() = %s, want %s", x.String(), want)
+		}
+		wide := Mul(a, b).Add(Mul(c, 1<<40)) // beyond 64 bits
+		wantBig := new(big.Int).Add(new(big.Int).Mul(big.NewInt(a), big.NewInt(b)), new(big.Int).Mul(big.NewInt(c), big.NewInt(1<<40)))
+		if wide.String() != wantBig.String() {
+			t.Fatalf("String() = %s, want %s", wide.String(), wantBig)
+		}
+		if q, err := ParseInt128(wantBig.String()); err != nil || q != wide {
+			t.Fatalf("ParseInt128(%s) = %v, %v", wantBig, q, err)
+		}
 		p, err := ParseInt128(x.String())
 		if err != nil || p != x {
 			t.Fatalf("parse(%s) = %v, %v", x, p, err)
@@ -65,7 +76,7 @@ func TestInt128AgainstBigInt(t *testing.T) {
 }
 
 func TestParseInt128Rejects(t *testing.T) {
-	for _, s := range []string{"", "1.5", "abc", "170141183460469231731687303715884105728", "-170141183460469231731687303715884105729"} {
+	for _, s := range []string{"", "-", "1.5", "abc", "1e5", "+-1", "99999999999999999999999999999999999999999", "170141183460469231731687303715884105728", "-170141183460469231731687303715884105729"} {
 		if _, err := ParseInt128(s); err == nil {
 			t.Errorf("ParseInt128(%q) accepted", s)
 		}
