@@ -8,7 +8,7 @@ FUNCTIONS := acquire admin aggregator
 
 .PHONY: all deps build test test-go test-race vet fmt-check bench clean
 
-include mk/infra.mk
+include mk/*.mk
 
 all: build
 

@@ -1,0 +1,155 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/zeroae/zae-limiter-go/shared/httpapi"
+	"github.com/zeroae/zae-limiter-go/shared/limiter"
+)
+
+// The library's sentinels, for errors.Is on the client's errors: a 404 lease_not_found matches
+// ErrLeaseNotFound, a 409 lease_committed ErrLeaseCommitted and a 409 lease_rolled_back
+// ErrLeaseRolledBack. Entity errors of the admin API match theirs the same way.
+var (
+	ErrLeaseNotFound   = limiter.ErrLeaseNotFound
+	ErrLeaseCommitted  = limiter.ErrLeaseCommitted
+	ErrLeaseRolledBack = limiter.ErrLeaseRolledBack
+)
+
+// RateLimitExceededError is a 429 answer: nothing was consumed. Statuses lists every limit
+// checked at every level, as the library's error does (each status's Limit carries its name and
+// capacity only). errors.As also finds a *limiter.RateLimitExceededError in it.
+type RateLimitExceededError struct {
+	Statuses   []limiter.LimitStatus
+	RetryAfter time.Duration // the longest wait among the violations
+	lib        *limiter.RateLimitExceededError
+}
+
+// Error names the bottleneck limit and the wait, as the library's error does.
+func (e *RateLimitExceededError) Error() string { return e.lib.Error() }
+
+// Unwrap returns the equivalent *limiter.RateLimitExceededError.
+func (e *RateLimitExceededError) Unwrap() error { return e.lib }
+
+// Violations returns the statuses of the limits that were exceeded.
+func (e *RateLimitExceededError) Violations() []limiter.LimitStatus { return e.lib.Violations() }
+
+// ValidationError is a 400 (or 413) answer: the request was refused and nothing changed.
+// errors.As also finds a *limiter.ValidationError in it.
+type ValidationError struct {
+	StatusCode int
+	Field      string // the request member at fault, when the server named one
+	Message    string
+	lib        *limiter.ValidationError
+}
+
+// Error says the status, the field and what is wrong with it.
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("zae-limiter API %d: %s", e.StatusCode, e.lib.Error())
+}
+
+// Unwrap returns the equivalent *limiter.ValidationError.
+func (e *ValidationError) Unwrap() error { return e.lib }
+
+// UnavailableError reports that the limiter could not answer: a 503 (its storage failed and the
+// call fails closed), a 5xx of the gateway, a failed Lambda invocation, or no connection.
+// errors.As also finds a *limiter.UnavailableError in it.
+type UnavailableError struct {
+	StatusCode int // 0 when no answer came
+	Err        error
+	lib        *limiter.UnavailableError
+}
+
+func newUnavailable(status int, op string, err error) *UnavailableError {
+	return &UnavailableError{StatusCode: status, Err: err, lib: &limiter.UnavailableError{Op: op, Err: err}}
+}
+
+// Error says which call failed and why.
+func (e *UnavailableError) Error() string { return e.lib.Error() }
+
+// Unwrap returns the equivalent *limiter.UnavailableError (whose cause is Err).
+func (e *UnavailableError) Unwrap() error { return e.lib }
+
+// Error is any other error answer of the API. When its code matches a library sentinel
+// (lease_not_found, lease_committed, entity_not_found, …) errors.Is finds the sentinel.
+type Error struct {
+	StatusCode int
+	Code       string
+	Message    string
+	sentinel   error
+}
+
+// Error says the status, code and message of the answer.
+func (e *Error) Error() string {
+	return fmt.Sprintf("zae-limiter API %d %s: %s", e.StatusCode, e.Code, e.Message)
+}
+
+// Unwrap returns the library sentinel the answer matches, or nil.
+func (e *Error) Unwrap() error { return e.sentinel }
+
+var sentinels = map[string]error{
+	httpapi.CodeLeaseNotFound:   limiter.ErrLeaseNotFound,
+	httpapi.CodeLeaseCommitted:  limiter.ErrLeaseCommitted,
+	httpapi.CodeLeaseRolledBack: limiter.ErrLeaseRolledBack,
+	httpapi.CodeEntityNotFound:  limiter.ErrEntityNotFound,
+	httpapi.CodeEntityExists:    limiter.ErrEntityExists,
+	httpapi.CodeParentNotFound:  limiter.ErrParentNotFound,
+	httpapi.CodeParentIsChild:   limiter.ErrParentIsChild,
+	httpapi.CodeHasChildren:     limiter.ErrHasChildren,
+	httpapi.CodeParentImmutable: limiter.ErrParentImmutable,
+	httpapi.CodeLimitsNotFound:  limiter.ErrLimitsNotFound,
+}
+
+// answerError turns an error answer into the client's error types.
+func answerError(op string, status int, body []byte) error {
+	if status == http.StatusTooManyRequests {
+		var rl httpapi.RateLimitExceeded
+		if err := json.Unmarshal(body, &rl); err == nil && rl.Error == httpapi.CodeRateLimitExceeded {
+			e := &RateLimitExceededError{RetryAfter: time.Duration(rl.RetryAfterMs) * time.Millisecond}
+			for _, s := range rl.Limits {
+				e.Statuses = append(e.Statuses, s.Limiter())
+			}
+			e.lib = &limiter.RateLimitExceededError{Statuses: e.Statuses, RetryAfter: e.RetryAfter}
+			return e
+		}
+	}
+	var eb httpapi.ErrorBody
+	if err := json.Unmarshal(body, &eb); err != nil || eb.Error == "" {
+		// Not the API's error body: a gateway's own answer ({"message": …}) or a proxy's.
+		var gw struct {
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(body, &gw)
+		eb = httpapi.ErrorBody{Error: strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), Message: gw.Message}
+		if eb.Message == "" {
+			eb.Message = truncate(string(body), 200)
+		}
+	}
+	switch {
+	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge:
+		return &ValidationError{StatusCode: status, Field: eb.Field, Message: eb.Message,
+			lib: &limiter.ValidationError{Field: eb.Field, Message: eb.Message}}
+	case status >= 500:
+		return newUnavailable(status, op, fmt.Errorf("%d %s: %s", status, eb.Error, eb.Message))
+	}
+	return &Error{StatusCode: status, Code: eb.Error, Message: eb.Message, sentinel: sentinels[eb.Error]}
+}
+
+// retryable reports whether a call that failed with err may be sent again: no answer came, or
+// a 5xx did.
+func retryable(err error) bool {
+	var u *UnavailableError
+	return errors.As(err, &u)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,26 @@
+// Command admin is the admin Lambda function: entities, stored limits and usage snapshots
+// behind API Gateway.
+// See package adminapi.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
+	"github.com/zeroae/zae-limiter-go/shared/httpapi"
+	"github.com/zeroae/zae-limiter-go/shared/limiter"
+)
+
+func main() {
+	env, err := httpapi.LoadEnv(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "admin:", err)
+		os.Exit(1)
+	}
+	lim := limiter.New(env.DynamoDB, env.Table, limiter.WithLogger(env.Log))
+	lambda.Start(adminapi.ForLimiter(lim, env.Log))
+}

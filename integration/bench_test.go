@@ -1,0 +1,219 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/zeroae/zae-limiter-go/client"
+	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
+	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/shared/limiter"
+)
+
+// benchLimits never refuse: the benchmarks measure the write path, not refusals.
+var benchLimits = []limiter.Limit{limiter.PerMinute("rpm", limiter.MaxTokens), limiter.PerMinute("tpm", limiter.MaxTokens)}
+
+func benchRequest(key string) limiter.AcquireRequest {
+	return limiter.AcquireRequest{EntityID: key, Resource: "gpt-4", Limits: benchLimits,
+		Consume: map[string]int64{"rpm": 1, "tpm": 500}, Cascade: limiter.CascadeOff}
+}
+
+// paths are the ways to take tokens that the benchmarks compare, each on its own fresh table
+// of the same DynamoDB Local: op(key) takes once for entity key.
+func paths(b *testing.B) []struct {
+	name string
+	op   func(key string) error
+} {
+	ctx := context.Background()
+	client := ddbtest.Client(b)
+	quiet := slog.New(slog.DiscardHandler)
+
+	rawTable := ddbtest.NewTable(b, client).Name()
+	raw := func(key string) error {
+		// One conditional UpdateItem of the bucket's shape: two counters added under a
+		// condition, the new item returned. The floor any acquire pays.
+		_, err := client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(rawTable),
+			Key: map[string]types.AttributeValue{
+				"PK": &types.AttributeValueMemberS{Value: "B#" + key}, "SK": &types.AttributeValueMemberS{Value: "B#gpt-4"},
+			},
+			UpdateExpression:         aws.String("SET #ts = :ts ADD #a :one, #b :five"),
+			ConditionExpression:      aws.String("attribute_not_exists(#a) OR (#a >= :lo AND #b <= :hi)"),
+			ExpressionAttributeNames: map[string]string{"#a": "a", "#b": "b", "#ts": "ts"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":one": &types.AttributeValueMemberN{Value: "1"}, ":five": &types.AttributeValueMemberN{Value: "500"},
+				":lo": &types.AttributeValueMemberN{Value: "0"}, ":hi": &types.AttributeValueMemberN{Value: fmt.Sprint(int64(1) << 62)},
+				":ts": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().UnixMilli(), 10)},
+			},
+			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		return err
+	}
+
+	lim := limiter.New(client, ddbtest.NewTable(b, client).Name(), limiter.WithLogger(quiet))
+	library := func(key string) error { _, err := lim.Acquire(ctx, benchRequest(key)); return err }
+	var seq atomic.Int64
+	stored := func(key string) error {
+		// What an acquire over the API asks of the library: a stored lease and a request id
+		// (the client makes one so that its retries are idempotent).
+		r := benchRequest(key)
+		r.LeaseTTL, r.RequestID = 15*time.Minute, "req-"+strconv.FormatInt(seq.Add(1), 10)
+		_, err := lim.Acquire(ctx, r)
+		return err
+	}
+
+	// The local HTTP stack: client → HTTP → gateway → payload-2.0 event JSON → lambda.Handler
+	// → router → handler → limiter. Keep-alive connections, as an SDK's pool has.
+	stackTable := ddbtest.NewTable(b, client).Name()
+	srv, err := gateway.Listen("127.0.0.1:0", gateway.NewStack(gateway.Config{DynamoDB: client, Table: stackTable}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	hc, err := clientFor(srv.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	httpCommitted := func(key string) error { _, err := hc.Consume(ctx, benchRequest(key)); return err }
+	httpLease := func(key string) error { _, err := hc.Acquire(ctx, benchRequest(key)); return err }
+
+	return []struct {
+		name string
+		op   func(key string) error
+	}{
+		{"raw-updateitem", raw},
+		{"library", library},
+		{"http-commit", httpCommitted},
+		{"library-lease", stored},
+		{"http-lease", httpLease},
+	}
+}
+
+func clientFor(url string) (*client.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return client.NewHTTP(url, client.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}))
+}
+
+// The benchmarks interleave the paths, round by round, so that all of them see the same load:
+// this machine's two cores are shared with DynamoDB Local and with whatever else runs, and a
+// path measured alone during a busy minute would look slower than it is.
+
+// BenchmarkAcquireLatency: one caller, one acquire at a time. Each of b.N rounds makes one
+// acquire by every path (in rotated order) and times it. Reported per path: p50 and p99 in
+// µs; and the latency the HTTP stack adds at p50 over the library making the same DynamoDB
+// writes (http-commit over library, http-lease over library-lease).
+func BenchmarkAcquireLatency(b *testing.B) {
+	ps := paths(b)
+	lat := make([][]time.Duration, len(ps))
+	for i, p := range ps {
+		if err := p.op("warm"); err != nil {
+			b.Fatalf("%s: %v", p.name, err)
+		}
+		lat[i] = make([]time.Duration, 0, b.N)
+	}
+	round := 0
+	for b.Loop() {
+		for j := range ps {
+			i := (j + round) % len(ps)
+			start := time.Now()
+			if err := ps[i].op("key-" + strconv.Itoa(round%64)); err != nil {
+				b.Fatalf("%s: %v", ps[i].name, err)
+			}
+			lat[i] = append(lat[i], time.Since(start))
+		}
+		round++
+	}
+	p50 := map[string]float64{}
+	for i, p := range ps {
+		slices.Sort(lat[i])
+		p50[p.name] = float64(lat[i][len(lat[i])/2].Microseconds())
+		b.ReportMetric(p50[p.name], p.name+"-p50-µs")
+		b.ReportMetric(float64(lat[i][len(lat[i])*99/100].Microseconds()), p.name+"-p99-µs")
+	}
+	b.ReportMetric(0, "ns/op") // a round of every path: not a figure of any one
+	b.ReportMetric(p50["http-commit"]-p50["library"], "http-commit-added-p50-µs")
+	b.ReportMetric(p50["http-lease"]-p50["library-lease"], "http-lease-added-p50-µs")
+}
+
+// processCPU is the CPU time this process has used: the client, the gateway, the function
+// and the SDK of a path, but not DynamoDB Local (another process).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// callers is the number of concurrent callers of the throughput benchmark.
+const callers = 8
+
+// BenchmarkAcquireThroughput: 8 concurrent callers, each on its own entity. Each round runs a
+// burst of 8×10 acquires on every path in turn (rotated order) and times it; b.N is the
+// acquires per path. Reported per path: acquires/s, the CPU this process spent per acquire
+// (DynamoDB Local, which shares the two cores, is another process), and each path's throughput
+// as a fraction of the raw UpdateItem's.
+func BenchmarkAcquireThroughput(b *testing.B) {
+	ps := paths(b)
+	const perCaller = 10
+	busy := make([]time.Duration, len(ps))
+	cpu := make([]time.Duration, len(ps))
+	done := make([]int, len(ps))
+	for _, p := range ps {
+		if err := p.op("warm"); err != nil {
+			b.Fatalf("%s: %v", p.name, err)
+		}
+	}
+	b.ResetTimer()
+	for round := 0; done[0] < b.N; round++ {
+		for j := range ps {
+			i := (j + round) % len(ps)
+			var wg sync.WaitGroup
+			var failed atomic.Value
+			start, cpu0 := time.Now(), processCPU()
+			for c := range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					key := "key-" + strconv.Itoa(c)
+					for range perCaller {
+						if err := ps[i].op(key); err != nil {
+							failed.Store(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			busy[i] += time.Since(start)
+			cpu[i] += processCPU() - cpu0
+			done[i] += callers * perCaller
+			if err := failed.Load(); err != nil {
+				b.Fatalf("%s: %v", ps[i].name, err)
+			}
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+	rate := map[string]float64{}
+	for i, p := range ps {
+		rate[p.name] = float64(done[i]) / busy[i].Seconds()
+		b.ReportMetric(rate[p.name], p.name+"-acquires/s")
+		b.ReportMetric(float64(cpu[i].Microseconds())/float64(done[i]), p.name+"-cpu-µs/op")
+	}
+	for _, p := range ps[1:] {
+		b.ReportMetric(rate[p.name]/rate["raw-updateitem"], p.name+"-vs-raw")
+	}
+}

@@ -1,0 +1,144 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/zeroae/zae-limiter-go/shared/limiter"
+)
+
+// Error codes: the "error" member of every error body.
+const (
+	CodeInvalidRequest     = "invalid_request"     // 400: bad JSON, fields or ids
+	CodePayloadTooLarge    = "payload_too_large"   // 413: body over MaxBodyBytes
+	CodeNotFound           = "not_found"           // 404: no such route
+	CodeMethodNotAllowed   = "method_not_allowed"  // 405: route exists, method does not
+	CodeRateLimitExceeded  = "rate_limit_exceeded" // 429: the body of limiter.RateLimitExceededError
+	CodeLimiterUnavailable = "limiter_unavailable" // 503: DynamoDB failed and the call fails closed
+	CodeInternal           = "internal_error"      // 500: a bug; the cause is logged, not sent
+	CodeLeaseNotFound      = "lease_not_found"     // 404: unknown, malformed or expired lease id
+	CodeLeaseCommitted     = "lease_committed"     // 409
+	CodeLeaseRolledBack    = "lease_rolled_back"   // 409
+	CodeEntityNotFound     = "entity_not_found"    // 404
+	CodeParentNotFound     = "parent_not_found"    // 404: a new child names an unknown parent
+	CodeEntityExists       = "entity_exists"       // 409
+	CodeParentIsChild      = "parent_is_child"     // 409: two levels only
+	CodeHasChildren        = "has_children"        // 409: delete the children first
+	CodeParentImmutable    = "parent_immutable"    // 409: an entity's parent cannot change
+	CodeLimitsNotFound     = "limits_not_found"    // 404: nothing stored for the scope
+)
+
+// ErrorBody is the JSON body of every error answer except 429, whose body is the limiter's
+// RateLimitExceededError (see RateLimitExceeded).
+type ErrorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message,omitempty"`
+	// Field names the request member at fault for invalid_request, such as "consume.tpm".
+	Field string `json:"field,omitempty"`
+}
+
+// RateLimitExceeded is the JSON body of a 429 answer, as limiter.RateLimitExceededError
+// marshals it.
+type RateLimitExceeded struct {
+	Error             string        `json:"error"`
+	Message           string        `json:"message"`
+	RetryAfterSeconds float64       `json:"retry_after_seconds"`
+	RetryAfterMs      int64         `json:"retry_after_ms"`
+	Limits            []LimitStatus `json:"limits"`
+}
+
+// RequestError is an error whose answer is already decided: a status, a code and a message.
+// Decoding and validation return it (as do handlers for conditions of their own).
+type RequestError struct {
+	Status  int
+	Code    string
+	Field   string
+	Message string
+}
+
+// Error says the code, status, field and message.
+func (e *RequestError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s (%d): %s: %s", e.Code, e.Status, e.Field, e.Message)
+	}
+	return fmt.Sprintf("%s (%d): %s", e.Code, e.Status, e.Message)
+}
+
+// invalid returns a 400 invalid_request error about field.
+func invalid(field, format string, args ...any) error {
+	return &RequestError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns a 400 invalid_request error about field, for handlers' own checks.
+func Invalid(field, format string, args ...any) error { return invalid(field, format, args...) }
+
+// statusOf maps an error to its status, code and the message sent to the caller. Causes of 5xx
+// answers are not sent (they are logged): they may name tables or internal state.
+func statusOf(err error) (status int, body ErrorBody) {
+	var (
+		re  *RequestError
+		ve  *limiter.ValidationError
+		ue  *limiter.UnavailableError
+		mbe *http.MaxBytesError
+	)
+	sentinel := func(status int, code string) (int, ErrorBody) {
+		return status, ErrorBody{Error: code, Message: err.Error()}
+	}
+	switch {
+	case errors.As(err, &re):
+		return re.Status, ErrorBody{Error: re.Code, Message: re.Message, Field: re.Field}
+	case errors.As(err, &ve):
+		return http.StatusBadRequest, ErrorBody{Error: CodeInvalidRequest, Message: ve.Message, Field: ve.Field}
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, ErrorBody{Error: CodePayloadTooLarge, Message: fmt.Sprintf("the body may hold at most %d bytes", MaxBodyBytes)}
+	case errors.Is(err, limiter.ErrLeaseNotFound):
+		return http.StatusNotFound, ErrorBody{Error: CodeLeaseNotFound, Message: "no such lease: unknown, malformed or expired id"}
+	case errors.Is(err, limiter.ErrLeaseCommitted):
+		return sentinel(http.StatusConflict, CodeLeaseCommitted)
+	case errors.Is(err, limiter.ErrLeaseRolledBack):
+		return sentinel(http.StatusConflict, CodeLeaseRolledBack)
+	case errors.Is(err, limiter.ErrEntityNotFound):
+		return sentinel(http.StatusNotFound, CodeEntityNotFound)
+	case errors.Is(err, limiter.ErrParentNotFound):
+		return sentinel(http.StatusNotFound, CodeParentNotFound)
+	case errors.Is(err, limiter.ErrEntityExists):
+		return sentinel(http.StatusConflict, CodeEntityExists)
+	case errors.Is(err, limiter.ErrParentIsChild):
+		return sentinel(http.StatusConflict, CodeParentIsChild)
+	case errors.Is(err, limiter.ErrHasChildren):
+		return sentinel(http.StatusConflict, CodeHasChildren)
+	case errors.Is(err, limiter.ErrParentImmutable):
+		return sentinel(http.StatusConflict, CodeParentImmutable)
+	case errors.Is(err, limiter.ErrLimitsNotFound):
+		return http.StatusNotFound, ErrorBody{Error: CodeLimitsNotFound, Message: "no limits are stored for this scope"}
+	case errors.As(err, &ue), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, ErrorBody{Error: CodeLimiterUnavailable, Message: "the limiter's storage could not be reached; retry later"}
+	}
+	return http.StatusInternalServerError, ErrorBody{Error: CodeInternal, Message: "internal error"}
+}
+
+// ErrorResponse returns the answer to err: 429 with the limiter's body, Retry-After and the
+// RateLimit headers for *limiter.RateLimitExceededError; the status and error body of the
+// mapping documented with the Code constants otherwise. The cause is kept for the log line.
+func ErrorResponse(err error) *Response {
+	var rle *limiter.RateLimitExceededError
+	if errors.As(err, &rle) {
+		body, merr := json.Marshal(rle)
+		if merr != nil {
+			return ErrorResponse(fmt.Errorf("encode 429 body: %w", merr))
+		}
+		r := &Response{Status: http.StatusTooManyRequests, Header: map[string]string{
+			"content-type": contentTypeJSON,
+			"retry-after":  rle.RetryAfterHeader(),
+		}, Body: body, Err: err}
+		SetRateLimitHeaders(r.Header, rle.Statuses)
+		return r
+	}
+	status, body := statusOf(err)
+	r := JSON(status, body)
+	r.Err = err
+	return r
+}
