@@ -35,7 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
-	"github.com/zeroae/zae-limiter-go/shared/httpapi"
+	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
 
@@ -63,7 +63,7 @@ func main() {
 	fs.BoolVar(&o.aggregate, "aggregate", true, "also run the aggregator on the table's stream (usage snapshots); -aggregate=false to leave it out")
 	fs.StringVar(&o.aggState, "aggregator-state", ".local/aggregator-stream.json", "file where the aggregator's stream poller keeps its position")
 	_ = fs.Parse(os.Args[1:])
-	log := httpapi.NewLogger(os.Stdout, o.logLevel)
+	log := lambdaenv.NewLogger(os.Stdout, o.logLevel)
 	if err := serve(o, log); err != nil {
 		log.Error("localstack failed", "error", err.Error())
 		os.Exit(1)
@@ -71,9 +71,9 @@ func main() {
 }
 
 func (o *options) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.table, "table", envString(httpapi.EnvTableName, "zae-limiter"), "DynamoDB table (env TABLE_NAME)")
+	fs.StringVar(&o.table, "table", envString(lambdaenv.EnvTableName, "zae-limiter"), "DynamoDB table (env TABLE_NAME)")
 	fs.IntVar(&o.ddbPort, "ddb-port", envInt("DDB_PORT", 8000), "port of the DynamoDB Local to use or start when AWS_ENDPOINT_URL_DYNAMODB is unset (env DDB_PORT)")
-	fs.StringVar(&o.logLevel, "log-level", envString(httpapi.EnvLogLevel, "INFO"), "DEBUG, INFO, WARN or ERROR (env LOG_LEVEL)")
+	fs.StringVar(&o.logLevel, "log-level", envString(lambdaenv.EnvLogLevel, "INFO"), "DEBUG, INFO, WARN or ERROR (env LOG_LEVEL)")
 	fs.DurationVar(&o.cacheTTL, "cache-ttl", limiter.DefaultCacheTTL, "how long each function caches entities and stored limits, as in AWS (0 disables)")
 }
 
@@ -195,7 +195,7 @@ func dynamoClient(ctx context.Context) (*dynamodb.Client, aws.Config, error) {
 	if err != nil {
 		return nil, cfg, fmt.Errorf("load AWS config: %w", err)
 	}
-	return dynamodb.NewFromConfig(cfg, httpapi.LocalDynamoDB), cfg, nil
+	return dynamodb.NewFromConfig(cfg, lambdaenv.DynamoDBOptions(os.Getenv)), cfg, nil
 }
 
 // ddbScript finds scripts/ddb-local.sh above the working directory.
@@ -248,7 +248,7 @@ func invokeMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: localstack invoke [-fn acquire|admin] EVENT.json")
 		return 2
 	}
-	log := httpapi.NewLogger(stderr, o.logLevel)
+	log := lambdaenv.NewLogger(stderr, o.logLevel)
 	out, err := invoke(o, fn, fs.Arg(0), log)
 	if err != nil {
 		log.Error("invoke failed", "error", err.Error())

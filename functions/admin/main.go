@@ -4,19 +4,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
-	"github.com/zeroae/zae-limiter-go/shared/httpapi"
+	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
 
 func main() {
-	env, err := httpapi.LoadEnv(context.Background())
+	env, err := lambdaenv.Load(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "admin:", err)
 		os.Exit(1)

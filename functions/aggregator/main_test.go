@@ -124,24 +124,17 @@ func TestFixtureMixed(t *testing.T) {
 	}
 }
 
-func TestConfigFromEnv(t *testing.T) {
+func TestRetentionFromEnv(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	s, err := configFromEnv(env(map[string]string{"TABLE_NAME": "t", "SNAPSHOT_RETENTION_DAYS": "30", "LOG_LEVEL": "debug"}))
-	if err != nil || s.table != "t" || s.retention != 30*24*time.Hour || s.logLevel != slog.LevelDebug {
-		t.Fatalf("%+v %v", s, err)
+	if d, err := retentionFromEnv(env(map[string]string{"SNAPSHOT_RETENTION_DAYS": "30"})); err != nil || d != 30*24*time.Hour {
+		t.Fatalf("30 days: %s %v", d, err)
 	}
-	s, err = configFromEnv(env(map[string]string{"TABLE_NAME": "t"}))
-	if err != nil || s.retention != usage.DefaultRetention || s.logLevel != slog.LevelInfo {
-		t.Fatalf("defaults: %+v %v", s, err)
+	if d, err := retentionFromEnv(env(nil)); err != nil || d != usage.DefaultRetention {
+		t.Fatalf("default: %s %v", d, err)
 	}
-	for _, bad := range []map[string]string{
-		{},
-		{"TABLE_NAME": "t", "SNAPSHOT_RETENTION_DAYS": "0"},
-		{"TABLE_NAME": "t", "SNAPSHOT_RETENTION_DAYS": "ninety"},
-		{"TABLE_NAME": "t", "LOG_LEVEL": "loud"},
-	} {
-		if _, err := configFromEnv(env(bad)); err == nil {
-			t.Errorf("accepted %v", bad)
+	for _, bad := range []string{"0", "ninety", "-3", "36501"} {
+		if _, err := retentionFromEnv(env(map[string]string{"SNAPSHOT_RETENTION_DAYS": bad})); err == nil {
+			t.Errorf("accepted %q", bad)
 		}
 	}
 }

@@ -39,7 +39,7 @@ func v2Event(method, path, body string) events.APIGatewayV2HTTPRequest {
 
 func TestRouterEvents(t *testing.T) {
 	var logs bytes.Buffer
-	rt := echoRouter(NewLogger(&logs, "debug"))
+	rt := echoRouter(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx := context.Background()
 	cases := []struct {
 		method, path string
