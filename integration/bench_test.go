@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -12,10 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/zeroae/zae-limiter-go/client"
 	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
@@ -43,24 +38,8 @@ func paths(b *testing.B) []struct {
 
 	rawTable := ddbtest.NewTable(b, client).Name()
 	raw := func(key string) error {
-		// One conditional UpdateItem of the bucket's shape: two counters added under a
-		// condition, the new item returned. The floor any acquire pays.
-		_, err := client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(rawTable),
-			Key: map[string]types.AttributeValue{
-				"PK": &types.AttributeValueMemberS{Value: "B#" + key}, "SK": &types.AttributeValueMemberS{Value: "B#gpt-4"},
-			},
-			UpdateExpression:         aws.String("SET #ts = :ts ADD #a :one, #b :five"),
-			ConditionExpression:      aws.String("attribute_not_exists(#a) OR (#a >= :lo AND #b <= :hi)"),
-			ExpressionAttributeNames: map[string]string{"#a": "a", "#b": "b", "#ts": "ts"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":one": &types.AttributeValueMemberN{Value: "1"}, ":five": &types.AttributeValueMemberN{Value: "500"},
-				":lo": &types.AttributeValueMemberN{Value: "0"}, ":hi": &types.AttributeValueMemberN{Value: fmt.Sprint(int64(1) << 62)},
-				":ts": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().UnixMilli(), 10)},
-			},
-			ReturnValues:                        types.ReturnValueAllNew,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
+		// The UpdateItem a hand-written limiter of this design sends: the floor any acquire pays.
+		_, err := client.UpdateItem(ctx, ddbtest.RawAcquire(rawTable, key))
 		return err
 	}
 

@@ -8,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
@@ -167,32 +165,8 @@ func BenchmarkThroughput(b *testing.B) {
 			Consume: map[string]int64{"rpm": 1, "tpm": 500}, Cascade: limiter.CascadeOff})
 		return err
 	}
-	// raw is the UpdateItem a hand-written limiter of the same design sends: per limit an ADD of
-	// the state and of the consumed counter under floor, ceiling and parameter conditions, the
-	// acquire counter and the write time; ALL_NEW back. Its bounds are constants (the item
-	// starts empty, so params are absent or equal).
-	n := func(v string) *types.AttributeValueMemberN { return &types.AttributeValueMemberN{Value: v} }
 	raw := func(key string) error {
-		_, err := client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(table),
-			Key: map[string]types.AttributeValue{
-				"PK": &types.AttributeValueMemberS{Value: "B#raw-" + key}, "SK": &types.AttributeValueMemberS{Value: "B#gpt-4"},
-			},
-			UpdateExpression: aws.String("SET #ts = :ts, #k0 = :k0, #k1 = :k1 ADD #e0 :v0, #u0 :c0, #e1 :v1, #u1 :c1, #acq :one"),
-			ConditionExpression: aws.String("(attribute_not_exists(#k0) OR (#k0 = :k0 AND #e0 >= :min AND #e0 <= :max)) AND " +
-				"(attribute_not_exists(#k1) OR (#k1 = :k1 AND #e1 >= :min AND #e1 <= :max))"),
-			ExpressionAttributeNames: map[string]string{"#ts": "ts", "#acq": "acq",
-				"#e0": "e#rpm", "#k0": "k#rpm", "#u0": "u#rpm", "#e1": "e#tpm", "#k1": "k#tpm", "#u1": "u#tpm"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":ts": n(strconv.FormatInt(time.Now().UnixMilli(), 10)), ":one": n("1"),
-				":k0": &types.AttributeValueMemberS{Value: "1000000000000000/1000000000000000/60000"},
-				":k1": &types.AttributeValueMemberS{Value: "1000000000000000/1000000000000000/60000"},
-				":v0": n("60000000"), ":c0": n("1000"), ":v1": n("30000000000"), ":c1": n("500000"),
-				":min": n("-1000000000000000000000000000000"), ":max": n("1000000000000000000000000000000"),
-			},
-			ReturnValues:                        types.ReturnValueAllNew,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
+		_, err := client.UpdateItem(ctx, ddbtest.RawAcquire(table, key))
 		return err
 	}
 	round(acquire) // warm both paths
