@@ -67,8 +67,9 @@ func (s *Lease) Stored() bool { return s.stored }
 func (s *Lease) ExpiresAt() time.Time { return s.expiresAt }
 
 // Statuses returns the status of every limit after the lease's last write in this process
-// (Available is what remains). A degraded lease, and one loaded with Limiter.Lease before any
-// write, have none.
+// (Available is what remains); for a lease returned again for a repeated request id, the
+// status read when it was returned. A degraded lease, and one loaded with Limiter.Lease before
+// any write, have none.
 func (s *Lease) Statuses() []LimitStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -76,12 +77,12 @@ func (s *Lease) Statuses() []LimitStatus {
 }
 
 // Consumed returns the whole tokens the lease holds per limit of the entity (initial amounts
-// plus adjustments).
+// plus adjustments); none once it is rolled back.
 func (s *Lease) Consumed() map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]int64{}
-	if len(s.levels) > 0 {
+	if len(s.levels) > 0 && s.state != leaseRolledBack {
 		for k, v := range s.levels[0].amounts {
 			out[k] = v / millis
 		}

@@ -156,6 +156,9 @@ func TestStoredLease(t *testing.T) {
 	if again.ID() != first.ID() || again.Consumed()["tpm"] != 500 {
 		t.Fatalf("retry returned lease %s %v, want %s", again.ID(), again.Consumed(), first.ID())
 	}
+	if st := again.Statuses(); len(st) != 2 || st[0].Available+st[1].Available != 99+14_500 || st[0].Requested+st[1].Requested != 501 {
+		t.Fatalf("statuses of a replayed acquire: %+v", st)
+	}
 	if got := available(t, e, "key-1", "gpt-4", tpm); got["tpm"] != 14_500 {
 		t.Fatalf("idempotent acquire consumed twice: %v", got)
 	}
@@ -170,6 +173,9 @@ func TestStoredLease(t *testing.T) {
 	// The first process still believes the lease holds 500: the stored amounts win.
 	if err := first.Rollback(ctx()); err != nil {
 		t.Fatal(err)
+	}
+	if c := first.Consumed(); len(c) != 0 {
+		t.Fatalf("a rolled-back lease still holds %v", c)
 	}
 	if got := available(t, e, "key-1", "gpt-4", tpm, rpm); got["tpm"] != 15_000 || got["rpm"] != 100 {
 		t.Fatalf("after rollback of a lease adjusted elsewhere: %v", got)

@@ -294,13 +294,30 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 	var xe *storage.ExtraConditionError
 	if errors.As(err, &xe) && xe.Index == 1 {
 		// The request id is bound already: this is a retry of an acquire that was written.
-		return l.Lease(ctx, storage.LeaseIDOf(xe.Item))
+		return l.replay(ctx, storage.LeaseIDOf(xe.Item))
 	}
 	if err != nil {
 		return nil, err
 	}
 	lease.levels = levels
 	lease.statuses = statuses
+	return lease, nil
+}
+
+// replay returns the lease of an acquire repeated with the same request id, with the current
+// status of its limits (one read per bucket: a retry is rare, and its caller wants headers).
+func (l *Limiter) replay(ctx context.Context, id string) (*Lease, error) {
+	lease, err := l.Lease(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	buckets := make([]*storage.Bucket, len(lease.levels))
+	for i, lv := range lease.levels {
+		if buckets[i], err = l.table.GetBucket(ctx, lv.entityID, lease.resource); err != nil {
+			return nil, &UnavailableError{Op: "get bucket", Err: err}
+		}
+	}
+	lease.statuses = statuses(lease.resource, lease.levels, buckets, l.nowMs(), nil)
 	return lease, nil
 }
 
