@@ -290,7 +290,7 @@ func (c *Client) once(ctx context.Context, cl call, out any) error {
 func toStatuses(ss []httpapi.LimitStatus) []limiter.LimitStatus {
 	out := make([]limiter.LimitStatus, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, s.Limiter())
+		out = append(out, s.LimitStatus())
 	}
 	return out
 }

@@ -112,7 +112,7 @@ func answerError(op string, status int, body []byte) error {
 		if err := json.Unmarshal(body, &rl); err == nil && rl.Error == httpapi.CodeRateLimitExceeded {
 			e := &RateLimitExceededError{RetryAfter: time.Duration(rl.RetryAfterMs) * time.Millisecond}
 			for _, s := range rl.Limits {
-				e.Statuses = append(e.Statuses, s.Limiter())
+				e.Statuses = append(e.Statuses, s.LimitStatus())
 			}
 			e.lib = &limiter.RateLimitExceededError{Statuses: e.Statuses, RetryAfter: e.RetryAfter}
 			return e

@@ -79,7 +79,7 @@ func (r AcquireRequest) Limiter() (limiter.AcquireRequest, error) {
 		return out, invalid("failure_mode", "must be %s or %s, got %q", FailClosed, FailOpen, r.FailureMode)
 	}
 	if r.RequestID != "" {
-		if len(r.RequestID) > limiter.MaxRequestIDLength || !idChars(r.RequestID) {
+		if limiter.ValidateID(r.RequestID) != nil {
 			return out, invalid("request_id", "1 to %d characters from A-Z a-z 0-9 _ . : @ / + = -", limiter.MaxRequestIDLength)
 		}
 	}
@@ -132,22 +132,10 @@ func NewAcquireRequest(r limiter.AcquireRequest) AcquireRequest {
 }
 
 // LimitStatus is the JSON form of limiter.LimitStatus, exactly as its MarshalJSON writes it.
-type LimitStatus struct {
-	EntityID          string  `json:"entity_id"`
-	Resource          string  `json:"resource"`
-	LimitName         string  `json:"limit_name"`
-	Capacity          int64   `json:"capacity"`
-	Available         int64   `json:"available"`
-	Requested         int64   `json:"requested"`
-	Exceeded          bool    `json:"exceeded"`
-	RetryAfterSeconds float64 `json:"retry_after_seconds"`
-}
+type LimitStatus = limiter.StatusJSON
 
 // StatusFrom returns the JSON form of s.
-func StatusFrom(s limiter.LimitStatus) LimitStatus {
-	return LimitStatus{EntityID: s.EntityID, Resource: s.Resource, LimitName: s.Limit.Name, Capacity: s.Limit.Capacity,
-		Available: s.Available, Requested: s.Requested, Exceeded: s.Exceeded, RetryAfterSeconds: s.RetryAfter.Seconds()}
-}
+func StatusFrom(s limiter.LimitStatus) LimitStatus { return s.JSON() }
 
 // StatusesFrom returns the JSON form of every status (an empty list, never null).
 func StatusesFrom(ss []limiter.LimitStatus) []LimitStatus {
@@ -156,26 +144,6 @@ func StatusesFrom(ss []limiter.LimitStatus) []LimitStatus {
 		out = append(out, StatusFrom(s))
 	}
 	return out
-}
-
-// Limiter returns the library status s describes. The JSON form carries a limit's name and
-// capacity only, so Limit has no refill.
-func (s LimitStatus) Limiter() limiter.LimitStatus {
-	return limiter.LimitStatus{EntityID: s.EntityID, Resource: s.Resource,
-		Limit:     limiter.Limit{Name: s.LimitName, Capacity: s.Capacity},
-		Available: s.Available, Requested: s.Requested, Exceeded: s.Exceeded,
-		RetryAfter: Seconds(s.RetryAfterSeconds)}
-}
-
-// Seconds converts a JSON number of seconds to a duration, rounded to the millisecond.
-func Seconds(s float64) time.Duration {
-	if s <= 0 {
-		return 0
-	}
-	if limit := 2 * limiter.MaxRefillPeriod.Seconds(); s > limit {
-		s = limit // beyond any wait the limiter reports, and no overflow
-	}
-	return time.Duration(s*1000+0.5) * time.Millisecond
 }
 
 // AcquireResponse is the 200 body of POST /v1/acquire.
@@ -353,18 +321,4 @@ func checkIDs(entityID, resource string) error {
 		return invalid("resource", "required")
 	}
 	return nil
-}
-
-// idChars reports whether s holds only the characters of an id.
-func idChars(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '_' || c == '.' || c == ':' || c == '@' || c == '/' || c == '+' || c == '=' || c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -180,7 +180,7 @@ func TestLimitStatusMatchesLibrary(t *testing.T) {
 	if err := json.Unmarshal(lib, &back); err != nil {
 		t.Fatal(err)
 	}
-	if got := back.Limiter(); got.RetryAfter != s.RetryAfter || got.Available != -3 || got.Limit.Name != "rpm" || got.Limit.Capacity != 100 {
+	if got := back.LimitStatus(); got.RetryAfter != s.RetryAfter || got.Available != -3 || got.Limit.Name != "rpm" || got.Limit.Capacity != 100 {
 		t.Errorf("decoded %+v", got)
 	}
 	// A refusal's body decodes into RateLimitExceeded.

@@ -63,8 +63,9 @@ type LimitStatus struct {
 	RetryAfter time.Duration // until Requested tokens are available; 0 when not exceeded
 }
 
-// limitStatusJSON is the JSON form of a LimitStatus.
-type limitStatusJSON struct {
+// StatusJSON is the JSON form of a LimitStatus: what MarshalJSON writes and what API clients
+// read back.
+type StatusJSON struct {
 	EntityID          string  `json:"entity_id"`
 	Resource          string  `json:"resource"`
 	LimitName         string  `json:"limit_name"`
@@ -75,13 +76,29 @@ type limitStatusJSON struct {
 	RetryAfterSeconds float64 `json:"retry_after_seconds"`
 }
 
-// MarshalJSON encodes the status with snake_case names and the retry in seconds.
-func (s LimitStatus) MarshalJSON() ([]byte, error) {
-	return json.Marshal(limitStatusJSON{
+// JSON returns the JSON form of s.
+func (s LimitStatus) JSON() StatusJSON {
+	return StatusJSON{
 		EntityID: s.EntityID, Resource: s.Resource, LimitName: s.Limit.Name, Capacity: s.Limit.Capacity,
 		Available: s.Available, Requested: s.Requested, Exceeded: s.Exceeded,
 		RetryAfterSeconds: s.RetryAfter.Seconds(),
-	})
+	}
+}
+
+// MarshalJSON encodes the status with snake_case names and the retry in seconds.
+func (s LimitStatus) MarshalJSON() ([]byte, error) { return json.Marshal(s.JSON()) }
+
+// LimitStatus returns the status j describes. The JSON form carries a limit's name and
+// capacity only, so Limit has no refill; the retry is rounded to the millisecond and capped at
+// twice MaxRefillPeriod (beyond any wait the limiter reports).
+func (j StatusJSON) LimitStatus() LimitStatus {
+	retry := time.Duration(0)
+	if s := j.RetryAfterSeconds; s > 0 {
+		s = min(s, 2*MaxRefillPeriod.Seconds())
+		retry = time.Duration(math.Round(s*1000)) * time.Millisecond
+	}
+	return LimitStatus{EntityID: j.EntityID, Resource: j.Resource, Limit: Limit{Name: j.LimitName, Capacity: j.Capacity},
+		Available: j.Available, Requested: j.Requested, Exceeded: j.Exceeded, RetryAfter: retry}
 }
 
 // RateLimitExceededError is returned by Acquire when a limit has too few tokens. Nothing was

@@ -2,41 +2,21 @@ package limiter_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/internal/testclock"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
 
 func TestMain(m *testing.M) { ddbtest.Main(m) }
 
-// clock is a settable clock: tests move time, never sleep.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	lim    *limiter.Limiter
-	clock  *clock
+	clock  *testclock.Clock
 	client *dynamodb.Client
 	table  string
 	meter  *ddbtest.Meter
@@ -46,7 +26,7 @@ type env struct {
 // newEnv returns a limiter on a fresh table with a settable clock, a meter and fault injection.
 func newEnv(t *testing.T, opts ...limiter.Option) *env {
 	t.Helper()
-	e := &env{clock: newClock(), meter: ddbtest.NewMeter(), faults: &ddbtest.Faults{}}
+	e := &env{clock: testclock.New(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)), meter: ddbtest.NewMeter(), faults: &ddbtest.Faults{}}
 	e.client = ddbtest.Client(t, e.meter.Option(), e.faults.Option(), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
 	e.table = ddbtest.NewTable(t, e.client).Name()
 	e.lim = e.newLimiter(opts...)

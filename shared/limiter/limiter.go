@@ -254,6 +254,15 @@ func validateAcquire(req AcquireRequest) error {
 	return nil
 }
 
+// ValidateID reports whether s can be an entity id, a resource or a request id: 1 to 256
+// characters from A-Z a-z 0-9 _ . : @ / + = - (the table's key separator '#' is not among them).
+func ValidateID(s string) error {
+	if err := storage.ValidateID(s); err != nil {
+		return invalid("id", "%v", err)
+	}
+	return nil
+}
+
 func validateIDs(entityID, resource string) error {
 	if err := storage.ValidateID(entityID); err != nil {
 		return invalid("entity_id", "%v", err)

@@ -21,29 +21,12 @@ import (
 
 	"github.com/zeroae/zae-limiter-go/functions/acquire/acquireapi"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/internal/testclock"
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
 
 func TestMain(m *testing.M) { ddbtest.Main(m) }
-
-// clock is a settable clock: tests move time, never sleep.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // iamGuard refuses, as the acquire function's IAM role does (dynamodb:LeadingKeys), any write
 // to an item whose partition key is not a bucket's or a lease's, and records the attempt.
@@ -131,7 +114,7 @@ func (g *iamGuard) option(o *dynamodb.Options) {
 // and the IAM guard; seed is a limiter with full rights on the same table (the admin side).
 type env struct {
 	t       *testing.T
-	clock   *clock
+	clock   *testclock.Clock
 	meter   *ddbtest.Meter
 	faults  *ddbtest.Faults
 	guard   *iamGuard
@@ -144,7 +127,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)},
+	e := &env{t: t, clock: testclock.New(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)),
 		meter: ddbtest.NewMeter(), faults: &ddbtest.Faults{}, guard: &iamGuard{}}
 	admin := ddbtest.Client(t)
 	e.table = ddbtest.NewTable(t, admin).Name()
