@@ -92,17 +92,31 @@ func (e *Error) Error() string {
 // Unwrap returns the library sentinel the answer matches, or nil.
 func (e *Error) Unwrap() error { return e.sentinel }
 
-var sentinels = map[string]error{
-	httpapi.CodeLeaseNotFound:   limiter.ErrLeaseNotFound,
-	httpapi.CodeLeaseCommitted:  limiter.ErrLeaseCommitted,
-	httpapi.CodeLeaseRolledBack: limiter.ErrLeaseRolledBack,
-	httpapi.CodeEntityNotFound:  limiter.ErrEntityNotFound,
-	httpapi.CodeEntityExists:    limiter.ErrEntityExists,
-	httpapi.CodeParentNotFound:  limiter.ErrParentNotFound,
-	httpapi.CodeParentIsChild:   limiter.ErrParentIsChild,
-	httpapi.CodeHasChildren:     limiter.ErrHasChildren,
-	httpapi.CodeParentImmutable: limiter.ErrParentImmutable,
-	httpapi.CodeLimitsNotFound:  limiter.ErrLimitsNotFound,
+// sentinel returns the library error an error code stands for, or nil.
+func sentinel(code string) error {
+	switch code {
+	case httpapi.CodeLeaseNotFound:
+		return limiter.ErrLeaseNotFound
+	case httpapi.CodeLeaseCommitted:
+		return limiter.ErrLeaseCommitted
+	case httpapi.CodeLeaseRolledBack:
+		return limiter.ErrLeaseRolledBack
+	case httpapi.CodeEntityNotFound:
+		return limiter.ErrEntityNotFound
+	case httpapi.CodeEntityExists:
+		return limiter.ErrEntityExists
+	case httpapi.CodeParentNotFound:
+		return limiter.ErrParentNotFound
+	case httpapi.CodeParentIsChild:
+		return limiter.ErrParentIsChild
+	case httpapi.CodeHasChildren:
+		return limiter.ErrHasChildren
+	case httpapi.CodeParentImmutable:
+		return limiter.ErrParentImmutable
+	case httpapi.CodeLimitsNotFound:
+		return limiter.ErrLimitsNotFound
+	}
+	return nil
 }
 
 // answerError turns an error answer into the client's error types.
@@ -137,7 +151,7 @@ func answerError(op string, status int, body []byte) error {
 	case status >= 500:
 		return newUnavailable(status, op, fmt.Errorf("%d %s: %s", status, eb.Error, eb.Message))
 	}
-	return &Error{StatusCode: status, Code: eb.Error, Message: eb.Message, sentinel: sentinels[eb.Error]}
+	return &Error{StatusCode: status, Code: eb.Error, Message: eb.Message, sentinel: sentinel(eb.Error)}
 }
 
 // retryable reports whether a call that failed with err may be sent again: no answer came, or

@@ -29,12 +29,19 @@ type Limit struct {
 	Burst  *int64 `json:"burst,omitempty"`
 }
 
-// Periods of the shorthand spelling of a limit.
-var periods = map[string]time.Duration{
-	"second": time.Second,
-	"minute": time.Minute,
-	"hour":   time.Hour,
-	"day":    24 * time.Hour,
+// periodNamed returns the duration a period of the shorthand spelling names.
+func periodNamed(name string) (time.Duration, bool) {
+	switch name {
+	case "second":
+		return time.Second, true
+	case "minute":
+		return time.Minute, true
+	case "hour":
+		return time.Hour, true
+	case "day":
+		return 24 * time.Hour, true
+	}
+	return 0, false
 }
 
 // LimitFrom returns the full JSON spelling of l.
@@ -82,7 +89,7 @@ func (l Limit) Limiter(field string) (limiter.Limit, error) {
 		if l.Rate == nil || l.Period == "" {
 			return out, invalid(field, "rate and period are required (burst defaults to rate)")
 		}
-		period, ok := periods[l.Period]
+		period, ok := periodNamed(l.Period)
 		if !ok {
 			return out, invalid(field+".period", "must be second, minute, hour or day, got %q", l.Period)
 		}

@@ -52,8 +52,8 @@ const (
 	WindowDaily  Window = "daily"
 )
 
-// Windows lists every window, shortest first.
-var Windows = []Window{WindowHourly, WindowDaily}
+// Windows returns every window, shortest first.
+func Windows() []Window { return []Window{WindowHourly, WindowDaily} }
 
 // Valid reports whether w is one of Windows.
 func (w Window) Valid() bool { return w == WindowHourly || w == WindowDaily }

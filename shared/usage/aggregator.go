@@ -158,7 +158,7 @@ func (a *Aggregator) Handle(ctx context.Context, ev events.DynamoDBEvent) (event
 		}
 		seen[c.PaddedSeq] = true
 		changes++
-		for _, w := range storage.Windows {
+		for _, w := range storage.Windows() {
 			k := groupKey{entity: c.EntityID, resource: c.Resource, window: w, start: w.Start(c.At)}
 			g := groups[k]
 			if g == nil {
@@ -239,7 +239,7 @@ func (a *Aggregator) Handle(ctx context.Context, ev events.DynamoDBEvent) (event
 			switch {
 			case lowestFailed != "" && c.PaddedSeq >= lowestFailed:
 				failed++
-			case held[c.PaddedSeq] == len(storage.Windows):
+			case held[c.PaddedSeq] == len(storage.Windows()):
 				dups++
 			default:
 				applied++
