@@ -28,6 +28,7 @@ type ValidationError struct {
 	Message string
 }
 
+// Error returns "invalid <field>: <message>".
 func (e *ValidationError) Error() string { return "invalid " + e.Field + ": " + e.Message }
 
 func invalid(field, format string, args ...any) error {
@@ -41,6 +42,7 @@ type UnavailableError struct {
 	Err error
 }
 
+// Error names the operation and the cause.
 func (e *UnavailableError) Error() string {
 	return "limiter unavailable: " + e.Op + ": " + e.Err.Error()
 }
@@ -109,6 +111,7 @@ type RateLimitExceededError struct {
 	RetryAfter time.Duration // the longest wait among the violations
 }
 
+// Error describes the primary violation and the wait.
 func (e *RateLimitExceededError) Error() string {
 	p := e.PrimaryViolation()
 	return fmt.Sprintf("rate limit exceeded: %s %s/%s: %d available, %d requested; retry after %s",

@@ -116,6 +116,7 @@ func (l Limit) params() tokenbucket.Params {
 	}
 }
 
+// String describes the limit, as "rpm: 100 per 1m0s, burst 100".
 func (l Limit) String() string {
 	return fmt.Sprintf("%s: %d per %s, burst %d", l.Name, l.RefillAmount, l.RefillPeriod, l.Capacity)
 }

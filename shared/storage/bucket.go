@@ -90,6 +90,7 @@ type ConditionFailedError struct {
 	Failed []FailedWrite
 }
 
+// Error counts the failed writes.
 func (e *ConditionFailedError) Error() string {
 	return fmt.Sprintf("storage: condition failed on %d bucket write(s)", len(e.Failed))
 }
@@ -113,6 +114,7 @@ type ExtraConditionError struct {
 	Item  map[string]types.AttributeValue // the item as it was, when DynamoDB returned it
 }
 
+// Error names the extra item whose condition failed.
 func (e *ExtraConditionError) Error() string {
 	return fmt.Sprintf("storage: condition failed on extra item %d", e.Index)
 }
