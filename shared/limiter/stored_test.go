@@ -260,21 +260,22 @@ func TestCostPerOperation(t *testing.T) {
 	if u.Requests != 1 || u.TableRCU != 0 || u.TableWCU != 1 || u.IndexWCU != 0 {
 		t.Fatalf("steady-state acquire: %+v, want 1 request, 0 RCU, 1 WCU", u)
 	}
-	for name, op := range map[string]func() error{
-		"adjust":   func() error { return lease.Adjust(ctx(), map[string]int64{"tpm": 100}) },
-		"commit":   func() error { return lease.Commit(ctx()) },
-		"rollback": func() error { return mustAcquire(t, e.lim, req).Rollback(ctx()) },
+	for _, step := range []struct {
+		name     string
+		op       func() error
+		requests int
+	}{ // in this order: adjust, then commit the same lease
+		{"adjust", func() error { return lease.Adjust(ctx(), map[string]int64{"tpm": 100}) }, 1},
+		{"commit", func() error { return lease.Commit(ctx()) }, 0},
+		// the acquire it rolls back, and the rollback
+		{"rollback", func() error { return mustAcquire(t, e.lim, req).Rollback(ctx()) }, 2},
 	} {
 		e.meter.Reset()
-		if err := op(); err != nil {
-			t.Fatal(err)
+		if err := step.op(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
 		}
-		max := 1
-		if name == "rollback" {
-			max = 2 // the acquire it rolls back, and the rollback
-		}
-		if n := e.meter.Total().Requests; n > max {
-			t.Fatalf("%s made %d requests", name, n)
+		if n := e.meter.Total().Requests; n != step.requests {
+			t.Fatalf("%s made %d requests, want %d", step.name, n, step.requests)
 		}
 	}
 }
