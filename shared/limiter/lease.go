@@ -47,7 +47,9 @@ type Lease struct {
 	refund   *idempotency // the rollback in progress, kept across failed calls
 }
 
-// ID returns the lease's id: 128 random bits in hex.
+// ID returns the lease's id: 32 random hex digits, or, for a stored lease acquired with a
+// request id, 64 hex digits naming the request, '-', and 32 random hex digits. Neither can be
+// guessed.
 func (s *Lease) ID() string { return s.id }
 
 // EntityID returns the entity the lease charged.
@@ -146,12 +148,13 @@ func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 	}
 	var idem *idempotency
 	if refund {
-		idem = &idempotency{base: fmt.Sprintf("%s-a%d", s.id[:24], s.adjusts)}
+		idem = &idempotency{base: fmt.Sprintf("%s-a%d", s.tokenBase(), s.adjusts)}
 	}
-	var extras func(int64) []storage.Extra
+	var extras func(int64) ([]storage.Extra, error)
 	if s.stored {
-		extras = func(now int64) []storage.Extra {
-			return []storage.Extra{s.l.table.UpdateLease(s.id, deltas, nil, "", now)}
+		extras = func(now int64) ([]storage.Extra, error) {
+			up, err := s.l.table.UpdateLease(s.id, deltas, nil, "", now)
+			return []storage.Extra{up}, err
 		}
 	}
 	st, err := s.l.charge(ctx, s.resource, delta, false, idem, extras)
@@ -250,7 +253,7 @@ func (s *Lease) Rollback(ctx context.Context) error {
 		return nil
 	}
 	if s.refund == nil {
-		s.refund = &idempotency{base: s.id[:24] + "-r"}
+		s.refund = &idempotency{base: s.tokenBase() + "-r"}
 	}
 	var err error
 	for attempt := range rollbackAttempts {
@@ -272,10 +275,11 @@ func (s *Lease) Rollback(ctx context.Context) error {
 			}
 			refund[i] = d
 		}
-		var extras func(int64) []storage.Extra
+		var extras func(int64) ([]storage.Extra, error)
 		if s.stored {
-			extras = func(now int64) []storage.Extra {
-				return []storage.Extra{s.l.table.UpdateLease(s.id, nil, held, storage.LeaseRolledBack, now)}
+			extras = func(now int64) ([]storage.Extra, error) {
+				up, err := s.l.table.UpdateLease(s.id, nil, held, storage.LeaseRolledBack, now)
+				return []storage.Extra{up}, err
 			}
 		}
 		if _, err = s.l.charge(ctx, s.resource, refund, false, s.refund, extras); err == nil {
@@ -294,6 +298,10 @@ func (s *Lease) Rollback(ctx context.Context) error {
 	return fmt.Errorf("rollback lease %s: %w", s.id, err)
 }
 
+// tokenBase returns 24 random hex digits of the lease's id: the stem of its idempotency tokens
+// (at most 36 characters).
+func (s *Lease) tokenBase() string { return s.id[len(s.id)-24:] }
+
 // rollbackAttempts is how many times Rollback tries its transaction before it returns the
 // error (the SDK retries each try on its own as well).
 const rollbackAttempts = 3
@@ -301,9 +309,6 @@ const rollbackAttempts = 3
 // Lease loads a stored lease by id, in any process. It returns ErrLeaseNotFound for an id that
 // is malformed, unknown or expired.
 func (l *Limiter) Lease(ctx context.Context, id string) (*Lease, error) {
-	if len(id) != 32 || !isHex(id) {
-		return nil, fmt.Errorf("%w: malformed id", ErrLeaseNotFound)
-	}
 	it, err := l.table.GetLease(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
@@ -329,16 +334,6 @@ func (l *Limiter) Lease(ctx context.Context, id string) (*Lease, error) {
 		return nil, fmt.Errorf("%w: %s has no levels", ErrLeaseNotFound, id)
 	}
 	return s, nil
-}
-
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Do acquires, runs fn with the lease, and commits when fn returns nil. When fn returns an

@@ -203,7 +203,8 @@ func TestStoredLease(t *testing.T) {
 		t.Fatalf("rollback of committed lease: %v", err)
 	}
 	// Unknown, forged and expired ids.
-	for _, id := range []string{"nope", "0123456789abcdef0123456789abcdef", first.ID()[:31] + "g"} {
+	forged := first.ID()[:65] + "0123456789abcdef0123456789abcdef" // the request's part, a guessed secret
+	for _, id := range []string{"nope", "0123456789abcdef0123456789abcdef", first.ID()[:31] + "g", forged, first.ID()[:64]} {
 		if _, err := e.lim.Lease(ctx(), id); !errors.Is(err, limiter.ErrLeaseNotFound) {
 			t.Fatalf("Lease(%q) = %v", id, err)
 		}

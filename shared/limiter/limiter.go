@@ -282,27 +282,25 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 		return nil, err
 	}
 	lease := &Lease{l: l, id: newID(), entityID: req.EntityID, resource: req.Resource}
-	var extras func(now int64) []storage.Extra
+	var extras func(now int64) ([]storage.Extra, error)
 	if req.LeaseTTL > 0 {
 		lease.stored = true
-		extras = func(now int64) []storage.Extra {
+		lease.id = storage.NewLeaseID(req.EntityID, req.Resource, req.RequestID)
+		extras = func(now int64) ([]storage.Extra, error) {
 			lease.expiresAt = time.UnixMilli(now).Add(req.LeaseTTL).UTC()
 			item := storage.LeaseItem{ID: lease.id, EntityID: req.EntityID, Resource: req.Resource, State: storage.LeaseOpen,
 				CreatedAt: now, ExpiresAt: lease.expiresAt.UnixMilli()}
 			for _, lv := range levels {
 				item.Levels = append(item.Levels, storage.LeaseLevel{EntityID: lv.entityID, Limits: toConfigs(lv.limits), Amounts: lv.amounts})
 			}
-			out := []storage.Extra{l.table.PutLease(item)}
-			if req.RequestID != "" {
-				out = append(out, l.table.PutRequest(req.EntityID, req.Resource, req.RequestID, lease.id, item.ExpiresAt))
-			}
-			return out
+			put, err := l.table.PutLease(item)
+			return []storage.Extra{put}, err
 		}
 	}
 	statuses, err := l.charge(ctx, req.Resource, levels, true, nil, extras)
 	var xe *storage.ExtraConditionError
-	if errors.As(err, &xe) && xe.Index == 1 {
-		// The request id is bound already: this is a retry of an acquire that was written.
+	if errors.As(err, &xe) && req.RequestID != "" {
+		// The lease of this request id exists: this is a retry of an acquire that was written.
 		return l.replay(ctx, storage.LeaseIDOf(xe.Item))
 	}
 	if err != nil {
@@ -399,7 +397,7 @@ func findLimit(ls []Limit, name string) (Limit, bool) {
 // gives items written in the same transaction (a stored lease) for the write time; a failed
 // condition on one is returned as *storage.ExtraConditionError. It returns the status of every
 // limit after the write.
-func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, idem *idempotency, extras func(now int64) []storage.Extra) ([]LimitStatus, error) {
+func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, idem *idempotency, extras func(now int64) ([]storage.Extra, error)) ([]LimitStatus, error) {
 	preds := make([]*storage.Bucket, len(levels))
 	fresh := make([]bool, len(levels))
 	for i, lv := range levels {
@@ -430,7 +428,10 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 		}
 		opts := storage.WriteOptions{Token: tok}
 		if extras != nil {
-			opts.Extra = extras(now)
+			var err error
+			if opts.Extra, err = extras(now); err != nil {
+				return nil, err
+			}
 		}
 		if len(writes) == 0 && len(opts.Extra) == 0 {
 			return statuses(resource, levels, preds, now, nil), nil

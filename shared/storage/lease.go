@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -45,6 +47,7 @@ const (
 	attrLeaseLevels  = "levels"
 	attrLeaseExpires = "expires_at"
 	attrLeaseID      = "lease_id"
+	attrSecret       = "secret"
 	attrResource     = "resource"
 	// amountAttr(i, name) holds the millitokens level i of a lease holds for a limit.
 	amountPrefix = "a"
@@ -56,21 +59,70 @@ func amountAttr(level int, name string) string {
 	return amountPrefix + strconv.Itoa(level) + "#" + name
 }
 
-func leaseKey(id string) map[string]types.AttributeValue { return key(PrefixLease+id, SKLease) }
+// Lease ids come in two forms, both unguessable:
+//
+//   - 32 hex digits (128 random bits): a lease without a request id, kept at LEASE#{id};
+//   - 64 hex digits, '-', 32 hex digits: a lease with a request id. The first part is the
+//     SHA-256 of its entity, resource and request id, so a retried acquire lands on the same
+//     item (the key reveals none of them); the second is 128 random bits the item keeps and a
+//     load must present, so knowing a request id is not enough to reach its lease. One item
+//     serves as both the lease and the idempotency record.
 
-// requestKey is the key of the item that maps an idempotency key to its lease. The request id
-// is hashed with its entity and resource: any string is a valid request id, and the key reveals
-// none of them.
-func requestKey(entity, resource, requestID string) map[string]types.AttributeValue {
+// ErrBadLeaseID means a string is not a lease id.
+var ErrBadLeaseID = errors.New("storage: malformed lease id")
+
+// NewLeaseID returns the id of a new lease: random, or bound to requestID when it is set.
+func NewLeaseID(entity, resource, requestID string) string {
+	if requestID == "" {
+		return randomHex()
+	}
+	return requestHash(entity, resource, requestID) + "-" + randomHex()
+}
+
+func randomHex() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func requestHash(entity, resource, requestID string) string {
 	h := sha256.Sum256([]byte(entity + "\x00" + resource + "\x00" + requestID))
-	return key(PrefixLease+"req#"+hex.EncodeToString(h[:]), "#REQ")
+	return hex.EncodeToString(h[:])
+}
+
+// parseLeaseID returns a lease's key and, for a request-bound lease, the secret its item keeps.
+func parseLeaseID(id string) (map[string]types.AttributeValue, string, error) {
+	if len(id) == 32 && isHex(id) {
+		return key(PrefixLease+id, SKLease), "", nil
+	}
+	if len(id) == 64+1+32 && id[64] == '-' && isHex(id[:64]) && isHex(id[65:]) {
+		return key(PrefixLease+"req#"+id[:64], SKLease), id[65:], nil
+	}
+	return nil, "", ErrBadLeaseID
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func ttlSeconds(expiresMs int64) int64 { return expiresMs/1000 + leaseTTLGraceSeconds }
 
-// PutLease returns the transaction item that creates a lease (it must not exist yet).
-func (t *Table) PutLease(l LeaseItem) Extra {
-	item := leaseKey(l.ID)
+// PutLease returns the transaction item that creates a lease (it must not exist yet). For a
+// request-bound id, a failed condition means the request was acquired before: the
+// ExtraConditionError carries that lease's item (LeaseIDOf).
+func (t *Table) PutLease(l LeaseItem) (Extra, error) {
+	item, secret, err := parseLeaseID(l.ID)
+	if err != nil {
+		return Extra{}, err
+	}
+	if secret != "" {
+		item[attrSecret] = s(secret)
+	}
 	item[attrLeaseID] = s(l.ID)
 	item[attrEntityID] = s(l.EntityID)
 	item[attrResource] = s(l.Resource)
@@ -92,30 +144,21 @@ func (t *Table) PutLease(l LeaseItem) Extra {
 		TableName: aws.String(t.name), Item: item,
 		ConditionExpression:                 aws.String("attribute_not_exists(PK)"),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}
+	}}, nil
 }
 
-// PutRequest returns the transaction item that binds an idempotency key to a lease; its
-// condition fails (ExtraConditionError, with the item) when the key is already bound.
-func (t *Table) PutRequest(entity, resource, requestID, leaseID string, expiresMs int64) Extra {
-	item := requestKey(entity, resource, requestID)
-	item[attrLeaseID] = s(leaseID)
-	item[AttrTTL] = num(ttlSeconds(expiresMs))
-	return Extra{Put: &types.Put{
-		TableName: aws.String(t.name), Item: item,
-		ConditionExpression:                 aws.String("attribute_not_exists(PK)"),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}
-}
-
-// LeaseIDOf returns the lease id an idempotency-key item names.
+// LeaseIDOf returns the id of the lease in a lease item.
 func LeaseIDOf(item map[string]types.AttributeValue) string { return strAttr(item[attrLeaseID]) }
 
 // UpdateLease returns the transaction item that changes a lease's held amounts by deltas (per
 // level, millitokens) and, when to is set, its state; on the condition that it is open, not
 // expired at now, and holds exactly expect (when given) or at least what negative deltas give
 // back.
-func (t *Table) UpdateLease(id string, deltas []map[string]int64, expect []map[string]int64, to string, now int64) Extra {
+func (t *Table) UpdateLease(id string, deltas []map[string]int64, expect []map[string]int64, to string, now int64) (Extra, error) {
+	k, _, err := parseLeaseID(id)
+	if err != nil {
+		return Extra{}, err
+	}
 	names := map[string]string{"#st": attrLeaseState, "#ex": attrLeaseExpires}
 	values := map[string]types.AttributeValue{":open": s(LeaseOpen), ":now": num(now)}
 	cond := []string{"#st = :open", "#ex > :now"}
@@ -155,20 +198,24 @@ func (t *Table) UpdateLease(id string, deltas []map[string]int64, expect []map[s
 		update = append(update, "ADD "+strings.Join(add, ", "))
 	}
 	return Extra{Update: &types.Update{
-		TableName: aws.String(t.name), Key: leaseKey(id),
+		TableName: aws.String(t.name), Key: k,
 		UpdateExpression:                    aws.String(strings.Join(update, " ")),
 		ConditionExpression:                 aws.String(strings.Join(cond, " AND ")),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}
+	}}, nil
 }
 
 // CommitLease marks an open, unexpired lease committed in one UpdateItem. A lease already
 // committed stays so (nil). Otherwise it returns the lease as it is, with ErrLeaseState.
 func (t *Table) CommitLease(ctx context.Context, id string, now int64) (*LeaseItem, error) {
-	_, err := t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(t.name), Key: leaseKey(id),
+	k, _, err := parseLeaseID(id)
+	if err != nil {
+		return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
+	}
+	_, err = t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(t.name), Key: k,
 		UpdateExpression:         aws.String("SET #st = :c"),
 		ConditionExpression:      aws.String("(#st = :open OR #st = :c) AND #ex > :now"),
 		ExpressionAttributeNames: map[string]string{"#st": attrLeaseState, "#ex": attrLeaseExpires},
@@ -197,28 +244,21 @@ func asCCF(err error) (*types.ConditionalCheckFailedException, bool) {
 	return c, errors.As(err, &c)
 }
 
-// GetLease reads a lease (strongly consistent), or ErrNotFound.
+// GetLease reads a lease (strongly consistent). It returns ErrNotFound for an id that is
+// malformed, unknown, or whose secret part does not match.
 func (t *Table) GetLease(ctx context.Context, id string) (*LeaseItem, error) {
-	out, err := t.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.name), Key: leaseKey(id), ConsistentRead: aws.Bool(true)})
+	k, secret, err := parseLeaseID(id)
+	if err != nil {
+		return nil, fmt.Errorf("lease: %w: %w", ErrNotFound, err)
+	}
+	out, err := t.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.name), Key: k, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, fmt.Errorf("get lease %s: %w", id, err)
 	}
-	if out.Item == nil {
+	if out.Item == nil || subtle.ConstantTimeCompare([]byte(strAttr(out.Item[attrSecret])), []byte(secret)) != 1 {
 		return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
 	}
 	return DecodeLease(out.Item), nil
-}
-
-// GetRequestLease returns the id of the lease bound to an idempotency key, or ErrNotFound.
-func (t *Table) GetRequestLease(ctx context.Context, entity, resource, requestID string) (string, error) {
-	out, err := t.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.name), Key: requestKey(entity, resource, requestID), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return "", fmt.Errorf("get request %s: %w", requestID, err)
-	}
-	if out.Item == nil {
-		return "", fmt.Errorf("request %s: %w", requestID, ErrNotFound)
-	}
-	return LeaseIDOf(out.Item), nil
 }
 
 // DecodeLease decodes a lease item.

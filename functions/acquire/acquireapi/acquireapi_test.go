@@ -26,7 +26,7 @@ func TestEventsLeaseLifecycle(t *testing.T) {
 		t.Fatalf("acquire: %d %s", resp.StatusCode, resp.Body)
 	}
 	got := decode[httpapi.AcquireResponse](t, resp.Body)
-	if len(got.LeaseID) != 32 || got.EntityID != "key-acme-1" || got.Resource != "gpt-4" || got.Degraded ||
+	if len(got.LeaseID) != 64+1+32 || got.LeaseID[64] != '-' || got.EntityID != "key-acme-1" || got.Resource != "gpt-4" || got.Degraded ||
 		got.Consumed["rpm"] != 1 || got.Consumed["tpm"] != 500 || len(got.Statuses) != 2 {
 		t.Fatalf("acquire body: %s", resp.Body)
 	}
