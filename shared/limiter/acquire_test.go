@@ -158,3 +158,23 @@ func TestLimitChangeRebases(t *testing.T) {
 		t.Fatalf("want refusal, got %v", err)
 	}
 }
+
+// TestHugeLimitsRoundTrip stores states beyond 64 bits (1e15 millitokens × Unix ms) in DynamoDB
+// and reads them back exactly.
+func TestHugeLimitsRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	huge := limiter.NewLimit("tpd", limiter.MaxTokens, limiter.MaxTokens, 24*time.Hour)
+	slow := limiter.NewLimit("tpy", limiter.MaxTokens, 1, limiter.MaxRefillPeriod)
+	req := limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{huge, slow},
+		Consume: map[string]int64{"tpd": limiter.MaxTokens - 1, "tpy": 7}}
+	mustAcquire(t, e.lim, req)
+	req.Consume = map[string]int64{"tpd": 1, "tpy": 1}
+	mustAcquire(t, e.newLimiter(), req) // a cold limiter: the state is read back from DynamoDB
+	if got := available(t, e, "k", "r", huge, slow); got["tpd"] != 0 || got["tpy"] != limiter.MaxTokens-8 {
+		t.Fatalf("available %v", got)
+	}
+	e.clock.Advance(12 * time.Hour) // half a day refills half of 1e12 exactly
+	if got := available(t, e, "k", "r", huge); got["tpd"] != limiter.MaxTokens/2 {
+		t.Fatalf("after 12 h: %v", got)
+	}
+}
