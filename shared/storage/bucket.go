@@ -128,16 +128,13 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 		return nil, errors.New("storage: nothing to write")
 	}
 	if len(writes) == 1 && len(opts.Extra) == 0 && opts.Token == "" {
-		in := buildUpdate(writes[0])
+		u := t.bucketUpdate(writes[0])
 		out, err := t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                           aws.String(t.name),
-			Key:                                 in.key,
-			UpdateExpression:                    aws.String(in.update),
-			ConditionExpression:                 in.condition,
-			ExpressionAttributeNames:            in.names,
-			ExpressionAttributeValues:           in.values,
+			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+			ExpressionAttributeValues:           u.ExpressionAttributeValues,
 			ReturnValues:                        types.ReturnValueAllNew,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			ReturnValuesOnConditionCheckFailure: u.ReturnValuesOnConditionCheckFailure,
 		})
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
@@ -154,16 +151,7 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 	}
 	items := make([]types.TransactWriteItem, 0, len(writes)+len(opts.Extra))
 	for _, w := range writes {
-		in := buildUpdate(w)
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName:                           aws.String(t.name),
-			Key:                                 in.key,
-			UpdateExpression:                    aws.String(in.update),
-			ConditionExpression:                 in.condition,
-			ExpressionAttributeNames:            in.names,
-			ExpressionAttributeValues:           in.values,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}})
+		items = append(items, types.TransactWriteItem{Update: t.bucketUpdate(w)})
 	}
 	items = append(items, opts.Extra...)
 	return nil, t.transact(ctx, items, opts.Token, len(writes))
@@ -223,14 +211,6 @@ func (t *Table) GetBucket(ctx context.Context, entity, resource string) (*Bucket
 	return decodeBucket(out.Item)
 }
 
-type expr struct {
-	key       map[string]types.AttributeValue
-	update    string
-	condition *string
-	names     map[string]string
-	values    map[string]types.AttributeValue
-}
-
 func n(v string) *types.AttributeValueMemberN { return &types.AttributeValueMemberN{Value: v} }
 
 func num(v int64) *types.AttributeValueMemberN { return n(strconv.FormatInt(v, 10)) }
@@ -257,7 +237,9 @@ func ParseParams(v string) (tokenbucket.Params, error) {
 	return tokenbucket.Params{Capacity: out[0], Amount: out[1], Period: out[2]}, nil
 }
 
-func buildUpdate(w BucketWrite) expr {
+// bucketUpdate returns the conditional update of one bucket write; a failed condition returns
+// the item as it was.
+func (t *Table) bucketUpdate(w BucketWrite) *types.Update {
 	names := map[string]string{"#ts": AttrUpdatedAt}
 	values := map[string]types.AttributeValue{":ts": num(w.Now)}
 	set := []string{"#ts = :ts"}
@@ -310,9 +292,13 @@ func buildUpdate(w BucketWrite) expr {
 	if len(add) > 0 {
 		update += " ADD " + strings.Join(add, ", ")
 	}
-	out := expr{key: bucketKey(w.EntityID, w.Resource), update: update, names: names, values: values}
+	out := &types.Update{
+		TableName: aws.String(t.name), Key: bucketKey(w.EntityID, w.Resource), UpdateExpression: aws.String(update),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
 	if len(cond) > 0 {
-		out.condition = aws.String(strings.Join(cond, " AND "))
+		out.ConditionExpression = aws.String(strings.Join(cond, " AND "))
 	}
 	return out
 }

@@ -57,9 +57,6 @@ func New(client Client, name string) *Table { return &Table{client: client, name
 // Name returns the table's name.
 func (t *Table) Name() string { return t.name }
 
-// Client returns the DynamoDB client the table uses.
-func (t *Table) Client() Client { return t.client }
-
 // Errors a caller can test with errors.Is. Other errors are DynamoDB's, wrapped.
 var (
 	// ErrNotFound means the item does not exist.
