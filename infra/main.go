@@ -29,15 +29,26 @@ func main() {
 	jsii.Close()
 }
 
-func run() error {
+func run() (err error) {
+	// A construct that rejects its input throws in the jsii kernel, which reaches Go as a panic:
+	// report its message as the app's error instead of a goroutine dump.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("synthesis failed: %v", r)
+		}
+	}()
+	// The CLI hands the app paths relative to the folder holding cdk.json: CDK_OUTDIR,
+	// CDK_ERROR_FILE (where a construct error is written) and CDK_PERF_COUNTERS_FILE (written
+	// when synthesis takes 10 s or more, which is every run on a loaded 2-core machine). cdk.json
+	// runs the app from there, but `cd infra && go run .` and older checkouts do not: work from
+	// the repository root before the jsii kernel starts, so every such path resolves.
 	root := repoRoot()
-	appProps := &awscdk.AppProps{}
-	// The CLI passes its output folder (cdk.json "output") in CDK_OUTDIR, relative to the folder
-	// holding cdk.json, while this app runs in infra/: resolve it against the repository root.
-	if out := os.Getenv("CDK_OUTDIR"); out != "" && !filepath.IsAbs(out) && root != "" {
-		appProps.Outdir = jsii.String(filepath.Join(root, out))
+	if root != "" {
+		if err := os.Chdir(root); err != nil {
+			return fmt.Errorf("changing to the repository root %s: %w", root, err)
+		}
 	}
-	app := awscdk.NewApp(appProps)
+	app := awscdk.NewApp(nil)
 	assets := filepath.Join("..", "bin")
 	if root != "" {
 		assets = filepath.Join(root, "bin")

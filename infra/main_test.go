@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,5 +149,95 @@ func TestRunWithoutBuild(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "cdk.out", "manifest.json")); err == nil {
 		t.Error("an assembly was written anyway")
+	}
+}
+
+// cdkCLI returns the CDK CLI that `make cdk-deps` installs (or ZL_CDK_CLI), failing the test
+// with the fix when it is missing: the CLI is what users run, so it is tested, not skipped.
+func cdkCLI(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("ZL_CDK_CLI"); p != "" {
+		return p
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(filepath.Dir(wd), ".local", "cdk", "node_modules", ".bin", "cdk")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("CDK CLI not found at %s: run `make cdk-deps` (or set ZL_CDK_CLI)", p)
+	}
+	return p
+}
+
+// cliRepo lays out a throwaway repository whose cdk.json runs this test binary's main() the
+// way the real cdk.json runs the app (from infra/), with placeholder bootstraps in bin/.
+func cliRepo(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	app := fmt.Sprintf("cd infra && %s=1 %s -test.run=^$", runMainEnv, os.Args[0])
+	cfg, _ := json.Marshal(map[string]any{"app": app, "output": "cdk.out", "notices": false,
+		"versionReporting": false, "context": map[string]any{"cli-telemetry": false}})
+	files := map[string]string{"cdk.json": string(cfg), "infra/.keep": ""}
+	for _, fn := range []string{"acquire", "admin", "aggregator"} {
+		files["bin/"+fn+"/bootstrap"] = "#!/bin/sh\n# " + fn + "\n"
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// runCLI runs `cdk synth` in root with extra arguments and returns its combined output.
+func runCLI(t *testing.T, root string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(cdkCLI(t), append([]string{"synth", "--quiet", "--no-notices",
+		"--no-version-reporting", "--no-lookups"}, args...)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CDK_DISABLE_VERSION_CHECK=1", "CDK_DISABLE_CLI_TELEMETRY=1",
+		"AWS_EC2_METADATA_DISABLED=true")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestCLISlowSynth runs the real CDK CLI with the slow-synthesis threshold at 0 ms, so the app
+// writes the performance counters file the CLI names with a path relative to cdk.json's
+// folder, as every synthesis on a loaded 2-core machine does (the default threshold is 10 s).
+func TestCLISlowSynth(t *testing.T) {
+	root := cliRepo(t)
+	out, err := runCLI(t, root, "-c", "@aws-cdk/core.slowSynthThreshold=0", "-c", "alarms=false",
+		"-c", "stackName=SlowSynth")
+	if err != nil {
+		t.Fatalf("cdk synth with slowSynthThreshold=0: %v\n%s", err, out)
+	}
+	for _, f := range []string{"performance-counters.json", "SlowSynth.template.json", "manifest.json"} {
+		if _, err := os.Stat(filepath.Join(root, "cdk.out", f)); err != nil {
+			t.Errorf("cdk.out/%s: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "infra", "cdk.out")); err == nil {
+		t.Error("infra/cdk.out written: a CLI path was resolved against infra/")
+	}
+}
+
+// TestCLIBadContextShowsTheError runs the real CLI with an invalid context value: the app's own
+// message must reach the user, not an ENOENT about the CLI's error file.
+func TestCLIBadContextShowsTheError(t *testing.T) {
+	root := cliRepo(t)
+	out, err := runCLI(t, root, "-c", "alarmTopicArn=not-an-arn")
+	if err == nil {
+		t.Fatalf("cdk synth accepted alarmTopicArn=not-an-arn:\n%s", out)
+	}
+	if strings.Contains(out, "ENOENT") {
+		t.Errorf("the error is masked by ENOENT:\n%s", out)
+	}
+	if !strings.Contains(out, "alarmTopicArn") || !strings.Contains(out, "not-an-arn") {
+		t.Errorf("the output does not name the bad setting:\n%s", out)
 	}
 }

@@ -54,7 +54,7 @@ deploy: build cdk-deps
 
 # The tests write placeholder bootstraps to a temp dir: they need neither `build` nor the CLI,
 # only node on PATH for the jsii runtime.
-test-infra:
+test-infra: cdk-deps
 	cd $(INFRA_DIR) && $(CDK_OFFLINE_ENV) $(GO) test $(INFRA_TEST_FLAGS) ./...
 
 vet-infra:

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -272,6 +273,9 @@ var retentionDays = map[int]awslogs.RetentionDays{
 	3288: awslogs.RetentionDays_NINE_YEARS, 3653: awslogs.RetentionDays_TEN_YEARS,
 }
 
+// snsTopicARN matches the ARN of a standard or FIFO SNS topic in any partition.
+var snsTopicARN = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+
 // Validate reports the first setting that cannot be deployed, including a missing bootstrap.
 func (p *Props) Validate() error {
 	if p.AssetRoot == "" {
@@ -331,6 +335,9 @@ func (p *Props) Validate() error {
 	}
 	if p.APIName == "" {
 		return fmt.Errorf("APIName is empty")
+	}
+	if p.AlarmTopicArn != "" && !snsTopicARN.MatchString(p.AlarmTopicArn) {
+		return fmt.Errorf("%s %q is not an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<topic>)", CtxAlarmTopicArn, p.AlarmTopicArn)
 	}
 	return nil
 }

@@ -138,6 +138,8 @@ func TestValidate(t *testing.T) {
 		"record age":         {func(p *Props) { p.StreamMaxRecordAge = 8 * 24 * time.Hour }, "StreamMaxRecordAge"},
 		"removal policy":     {func(p *Props) { p.RemovalPolicy = awscdk.RemovalPolicy_SNAPSHOT }, "RemovalPolicy"},
 		"API name":           {func(p *Props) { p.APIName = "" }, "APIName"},
+		"alarm topic ARN":    {func(p *Props) { p.AlarmTopicArn = "not-an-arn" }, `alarmTopicArn "not-an-arn"`},
+		"alarm topic queue":  {func(p *Props) { p.AlarmTopicArn = "arn:aws:sqs:us-east-1:123456789012:q" }, "not an SNS topic ARN"},
 	} {
 		p := valid()
 		c.mutate(&p)
