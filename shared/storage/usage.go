@@ -345,7 +345,17 @@ func (t *Table) QueryUsage(ctx context.Context, q UsageQuery) (UsagePage, error)
 	}
 	in.ExpressionAttributeValues = values
 	if q.After != nil {
-		in.ExclusiveStartKey = cursorKey(*q.After, in.IndexName != nil)
+		// DynamoDB rejects a start key outside the key condition. A cursor from an earlier page
+		// may lie outside this query's range when the range moved between pages (the default
+		// range ends now): before the range, every snapshot in range follows it, so the page
+		// starts at the range's start; after it, none does.
+		switch cursorPosition(*q.After, in, values) {
+		case -1:
+		case +1:
+			return UsagePage{}, nil
+		default:
+			in.ExclusiveStartKey = cursorKey(*q.After, in.IndexName != nil)
+		}
 	}
 	var page UsagePage
 	for calls := 0; ; calls++ {
@@ -385,6 +395,28 @@ func (t *Table) QueryUsage(ctx context.Context, q UsageQuery) (UsagePage, error)
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// cursorPosition places the key cursor c names against the key condition of in: -1 before its
+// range, +1 after it, 0 within. A query without a sort key range (the entity-wide one) has every
+// snapshot of the partition in range.
+func cursorPosition(c UsageCursor, in *dynamodb.QueryInput, values map[string]types.AttributeValue) int {
+	lo, okLo := values[":lo"].(*types.AttributeValueMemberS)
+	hi, okHi := values[":hi"].(*types.AttributeValueMemberS)
+	if in.FilterExpression != nil || !okLo || !okHi {
+		return 0
+	}
+	k := usageSK(c.Resource, c.Window, c.WindowStart)
+	if in.IndexName != nil {
+		k = usageGSI2SK(c.EntityID, c.Window, c.WindowStart)
+	}
+	switch {
+	case k < lo.Value:
+		return -1
+	case k > hi.Value:
+		return +1
+	}
+	return 0
 }
 
 func clampMillis(ms int64) int64 { return min(max(ms, MinUsageMillis), MaxUsageMillis) }

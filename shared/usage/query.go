@@ -106,7 +106,8 @@ func (r *Reader) QueryEntityUsage(ctx context.Context, entity, resource string, 
 			return Page{}, invalid(ArgResource, "%v", err)
 		}
 	}
-	q, err := query(window, from, to, limit, nextToken)
+	id := tokenQuery{EntityID: entity, Resource: resource, Window: string(window)}
+	q, err := query(id, window, from, to, limit, nextToken)
 	if err != nil {
 		return Page{}, err
 	}
@@ -115,7 +116,7 @@ func (r *Reader) QueryEntityUsage(ctx context.Context, entity, resource string, 
 		return Page{}, invalid(ArgNextToken, "the token belongs to another query")
 	}
 	q.EntityID, q.Resource = entity, resource
-	return r.run(ctx, q)
+	return r.run(ctx, q, id)
 }
 
 // QueryResourceUsage returns the snapshots of every entity on resource, of one window kind,
@@ -126,7 +127,8 @@ func (r *Reader) QueryResourceUsage(ctx context.Context, resource string, window
 	if err := storage.ValidateID(resource); err != nil {
 		return Page{}, invalid(ArgResource, "%v", err)
 	}
-	q, err := query(window, from, to, limit, nextToken)
+	id := tokenQuery{Resource: resource, Window: string(window)}
+	q, err := query(id, window, from, to, limit, nextToken)
 	if err != nil {
 		return Page{}, err
 	}
@@ -134,11 +136,12 @@ func (r *Reader) QueryResourceUsage(ctx context.Context, resource string, window
 		return Page{}, invalid(ArgNextToken, "the token belongs to another query")
 	}
 	q.Resource = resource
-	return r.run(ctx, q)
+	return r.run(ctx, q, id)
 }
 
-// query validates the arguments common to both queries.
-func query(window Window, from, to time.Time, limit int, nextToken string) (storage.UsageQuery, error) {
+// query validates the arguments common to both queries; id names the query a token must come
+// from.
+func query(id tokenQuery, window Window, from, to time.Time, limit int, nextToken string) (storage.UsageQuery, error) {
 	if !window.Valid() {
 		return storage.UsageQuery{}, invalid(ArgWindow, "%q is not %q or %q", window, Hourly, Daily)
 	}
@@ -153,7 +156,7 @@ func query(window Window, from, to time.Time, limit int, nextToken string) (stor
 	}
 	q := storage.UsageQuery{Window: window, Limit: limit, From: window.Start(clamp(from)), To: clamp(to)}
 	if nextToken != "" {
-		c, err := decodeToken(nextToken)
+		c, err := decodeToken(nextToken, id)
 		if err != nil {
 			return storage.UsageQuery{}, err
 		}
@@ -173,7 +176,7 @@ func clamp(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func (r *Reader) run(ctx context.Context, q storage.UsageQuery) (Page, error) {
+func (r *Reader) run(ctx context.Context, q storage.UsageQuery, id tokenQuery) (Page, error) {
 	p, err := r.table.QueryUsage(ctx, q)
 	if err != nil {
 		return Page{}, err
@@ -193,30 +196,47 @@ func (r *Reader) run(ctx context.Context, q storage.UsageQuery) (Page, error) {
 		out.Snapshots = append(out.Snapshots, snap)
 	}
 	if p.Next != nil {
-		out.NextToken = encodeToken(*p.Next)
+		out.NextToken = encodeToken(*p.Next, id)
 	}
 	return out, nil
 }
 
-// token is the JSON inside a next token: the last snapshot a page returned (or the last key
-// the query evaluated). It names a snapshot, not a DynamoDB key, so a token says nothing about
-// the table's layout and is checked field by field when it comes back.
+// token is the JSON inside a next token: the query it continues and the last snapshot a page
+// returned (or the last key the query evaluated). It names a snapshot, not a DynamoDB key, so a
+// token says nothing about the table's layout and is checked field by field when it comes back.
+//
+// The query is the entity, resource and window, not the time range: a client that pages the
+// default range (which ends now) continues where it was even when the range moved meanwhile;
+// snapshots that left the range are not returned, those that entered it after the token's
+// position are. A token of another query is refused: the entity-wide query resumes after any
+// snapshot of the entity's partition, so a token of another window or resource would silently
+// skip snapshots.
 type token struct {
-	EntityID    string `json:"e"`
-	Resource    string `json:"r"`
-	Window      string `json:"w"`
-	WindowStart string `json:"s"`
+	Query       tokenQuery `json:"q"`
+	EntityID    string     `json:"e"`
+	Resource    string     `json:"r"`
+	Window      string     `json:"w"`
+	WindowStart string     `json:"s"`
 }
 
-// maxTokenLength bounds a token before it is decoded: two ids of 256 characters and a little.
-const maxTokenLength = 1024
+// tokenQuery names a query: an entity's (Resource "" for every resource) or a resource's
+// (EntityID "").
+type tokenQuery struct {
+	EntityID string `json:"e,omitempty"`
+	Resource string `json:"r,omitempty"`
+	Window   string `json:"w"`
+}
 
-func encodeToken(c storage.UsageCursor) string {
-	b, _ := json.Marshal(token{EntityID: c.EntityID, Resource: c.Resource, Window: string(c.Window), WindowStart: storage.FormatWindowStart(c.WindowStart)})
+// maxTokenLength bounds a token before it is decoded: four ids of 256 characters and a little,
+// in base64.
+const maxTokenLength = 2048
+
+func encodeToken(c storage.UsageCursor, q tokenQuery) string {
+	b, _ := json.Marshal(token{Query: q, EntityID: c.EntityID, Resource: c.Resource, Window: string(c.Window), WindowStart: storage.FormatWindowStart(c.WindowStart)})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeToken(s string) (*storage.UsageCursor, error) {
+func decodeToken(s string, q tokenQuery) (*storage.UsageCursor, error) {
 	if len(s) > maxTokenLength {
 		return nil, invalid(ArgNextToken, "too long")
 	}
@@ -229,6 +249,9 @@ func decodeToken(s string) (*storage.UsageCursor, error) {
 	var t token
 	if err := dec.Decode(&t); err != nil || dec.More() {
 		return nil, invalid(ArgNextToken, "not a token")
+	}
+	if t.Query != q {
+		return nil, invalid(ArgNextToken, "the token belongs to another query")
 	}
 	w := Window(t.Window)
 	if storage.ValidateID(t.EntityID) != nil || storage.ValidateID(t.Resource) != nil || !w.Valid() {
