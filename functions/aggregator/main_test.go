@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
@@ -53,7 +54,7 @@ func snapshots(t *testing.T, r *usage.Reader, entity, resource string) map[strin
 			t.Fatalf("query: %v %q", err, p.NextToken)
 		}
 		for _, s := range p.Snapshots {
-			out[string(w)+" "+s.WindowStart.Format(time.RFC3339)] = snap{s.MilliCounters, s.Acquires}
+			out[string(w)+" "+s.WindowStart.Format(time.RFC3339)] = snap{milli64(s.MilliCounters), s.Acquires}
 		}
 	}
 	return out
@@ -137,4 +138,12 @@ func TestRetentionFromEnv(t *testing.T) {
 			t.Errorf("accepted %q", bad)
 		}
 	}
+}
+
+func milli64(m map[string]tokenbucket.Int128) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k], _ = v.Int64()
+	}
+	return out
 }

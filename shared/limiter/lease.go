@@ -130,8 +130,12 @@ func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 		if n < -MaxTokens || n > MaxTokens {
 			return invalid("adjust."+name, "must be within ±%d tokens, got %d", int64(MaxTokens), n)
 		}
-		if s.levels[0].amounts[name]+n*millis < 0 {
-			return invalid("adjust."+name, "gives back %d tokens but the lease holds %d", -n, s.levels[0].amounts[name]/millis)
+		// |held| ≤ MaxLeaseTokens·1000 and |n·1000| ≤ MaxTokens·1000: the sum cannot wrap.
+		switch held := s.levels[0].amounts[name]; {
+		case held+n*millis < 0:
+			return invalid("adjust."+name, "gives back %d tokens but the lease holds %d", -n, held/millis)
+		case held+n*millis > MaxLeaseTokens*millis:
+			return invalid("adjust."+name, "adds %d tokens to the %d the lease holds, more than a lease may hold (%d)", n, held/millis, int64(MaxLeaseTokens))
 		}
 		refund = refund || n < 0
 	}

@@ -592,7 +592,7 @@ func applyWrite(pred *storage.Bucket, w storage.BucketWrite) *storage.Bucket {
 		} else {
 			st.State = lw.Value
 		}
-		st.Consumed += lw.Consumed
+		st.Consumed = st.Consumed.Add(tokenbucket.I128(lw.Consumed))
 		b.Limits[lw.Name] = st
 	}
 	return b

@@ -21,13 +21,25 @@ const (
 	AttrConsumed  = "u#"  // Number: net millitokens consumed, ever
 	AttrAcquires  = "acq" // Number: net acquires (+1 per acquire, −1 per rollback)
 	AttrUpdatedAt = "ts"  // Number: Unix ms of the last write, by the limiter's clock
+	// AttrVersion is the item's version (Number): every write raises it by one, in the same
+	// update, so the usage aggregator orders an item's stream records by it rather than by
+	// stream sequence numbers. A new item starts at its write's time in ns (Now·10^6) + 1, so an
+	// item deleted and written again later starts above every version the old one reached
+	// (which would need 10^6 writes per ms of its life to catch up).
+	AttrVersion = "v"
 )
+
+// VersionBase is the factor from a new item's write time (Unix ms) to its first version − 1.
+const VersionBase = 1_000_000
 
 // LimitState is one limit as stored in a bucket item.
 type LimitState struct {
-	Params   tokenbucket.Params
-	State    tokenbucket.Int128 // E
-	Consumed int64              // net millitokens consumed, ever
+	Params tokenbucket.Params
+	State  tokenbucket.Int128 // E
+	// Consumed is the net millitokens consumed, ever. It is read in 128 bits: a running total
+	// passes 2^63 after 9.2e15 tokens (9,224 adjustments of the largest amount), and DynamoDB
+	// keeps it exactly up to 38 digits.
+	Consumed tokenbucket.Int128
 }
 
 // Bucket is a bucket item: every limit of one entity+resource.
@@ -37,6 +49,7 @@ type Bucket struct {
 	Limits    map[string]LimitState // by limit name; a limit never written is absent
 	Acquires  int64
 	UpdatedAt int64 // Unix ms
+	Version   int64 // AttrVersion
 }
 
 // WriteMode says how a LimitWrite changes a limit's state E and on which condition.
@@ -240,9 +253,9 @@ func ParseParams(v string) (tokenbucket.Params, error) {
 // bucketUpdate returns the conditional update of one bucket write; a failed condition returns
 // the item as it was.
 func (t *Table) bucketUpdate(w BucketWrite) *types.Update {
-	names := map[string]string{"#ts": AttrUpdatedAt}
-	values := map[string]types.AttributeValue{":ts": num(w.Now)}
-	set := []string{"#ts = :ts"}
+	names := map[string]string{"#ts": AttrUpdatedAt, "#ver": AttrVersion}
+	values := map[string]types.AttributeValue{":ts": num(w.Now), ":ver0": num(w.Now * VersionBase), ":one": num(1)}
+	set := []string{"#ts = :ts", "#ver = if_not_exists(#ver, :ver0) + :one"}
 	var add, cond []string
 	for i, l := range w.Limits {
 		e, k, u := fmt.Sprintf("#e%d", i), fmt.Sprintf("#k%d", i), fmt.Sprintf("#u%d", i)
@@ -322,8 +335,16 @@ func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 	if sk, ok := item[AttrSK].(*types.AttributeValueMemberS); ok {
 		b.Resource = strings.TrimPrefix(sk.Value, PrefixBucket)
 	}
-	b.Acquires = numAttr(item[AttrAcquires])
-	b.UpdatedAt = numAttr(item[AttrUpdatedAt])
+	var err error
+	if b.Acquires, err = Int64Attr(item, AttrAcquires); err != nil {
+		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+	}
+	if b.UpdatedAt, err = Int64Attr(item, AttrUpdatedAt); err != nil {
+		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+	}
+	if b.Version, err = Int64Attr(item, AttrVersion); err != nil {
+		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+	}
 	for name, av := range item {
 		limit, ok := strings.CutPrefix(name, AttrState)
 		if !ok {
@@ -345,7 +366,11 @@ func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.Limits[limit] = LimitState{Params: p, State: e, Consumed: numAttr(item[AttrConsumed+limit])}
+		u, err := Int128Attr(item, AttrConsumed+limit)
+		if err != nil {
+			return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+		}
+		b.Limits[limit] = LimitState{Params: p, State: e, Consumed: u}
 	}
 	return b, nil
 }

@@ -36,7 +36,7 @@ func TestBucketWritePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := got[0].Limits["rpm"]
-	if lvl := rpm.Level(l.State, now); lvl != 99_000 || l.Consumed != 1000 || got[0].Acquires != 1 || got[0].UpdatedAt != now {
+	if lvl := rpm.Level(l.State, now); lvl != 99_000 || l.Consumed != tokenbucket.I128(1000) || got[0].Acquires != 1 || got[0].UpdatedAt != now {
 		t.Fatalf("after first write: level %d, %+v", lvl, got[0])
 	}
 
@@ -86,7 +86,7 @@ func TestBucketWritePaths(t *testing.T) {
 		t.Fatalf("want failure of write 1 only, got %v %+v", err, cf)
 	}
 	b, err := tbl.GetBucket(ctx, "k1", "gpt-4")
-	if err != nil || b.Acquires != 3 || b.Limits["rpm"].Consumed != 5000 {
+	if err != nil || b.Acquires != 3 || b.Limits["rpm"].Consumed != tokenbucket.I128(5000) {
 		t.Fatalf("bucket after failed transaction: %+v %v", b, err)
 	}
 }

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
 
 // Usage snapshots.
@@ -26,7 +27,10 @@ import (
 //	entity_id, resource, window, window_start   (String)
 //	counters   Map of limit name -> Number: net millitokens consumed in the window, exact
 //	acquires   Number: net acquires in the window
-//	agg_seq    String: the highest stream sequence number applied to the item (see AddUsage)
+//	agg_ver    Number: the highest bucket version (the bucket's v) applied to the item (see AddUsage)
+//	agg_at     Number: the bucket's ts at that version (Unix ms)
+//	totals     Map of limit name -> Number: the bucket's u# counters at that version
+//	total_acq  Number: the bucket's acq at that version
 //	ttl        Number: epoch seconds at which DynamoDB may delete the item
 //
 // window_start is fixed-width RFC 3339, so the string order of the sort keys is the time order
@@ -34,13 +38,16 @@ import (
 
 // Attribute names of a usage snapshot item.
 const (
-	AttrEntityID    = "entity_id"
-	AttrResource    = "resource"
-	AttrWindow      = "window"
-	AttrWindowStart = "window_start"
-	AttrCounters    = "counters"
-	AttrUsageAcq    = "acquires"
-	AttrAppliedSeq  = "agg_seq"
+	AttrEntityID       = "entity_id"
+	AttrResource       = "resource"
+	AttrWindow         = "window"
+	AttrWindowStart    = "window_start"
+	AttrCounters       = "counters"
+	AttrUsageAcq       = "acquires"
+	AttrAppliedVersion = "agg_ver"
+	AttrAppliedAt      = "agg_at"
+	AttrTotals         = "totals"
+	AttrTotalAcq       = "total_acq"
 )
 
 // Window is the length of a usage snapshot's time window. Windows are aligned to UTC.
@@ -141,21 +148,30 @@ func usageGSI2SK(entity string, w Window, start int64) string {
 
 // UsageWrite adds the usage of a run of stream records of one bucket item to one snapshot.
 //
-// Exactly-once rests on AppliedSeq: every write stores LastSeq in the item, and a write that
-// updates an existing item requires the stored value to be below FirstSeq. Records are applied
-// to a snapshot in stream order, so the stored value says which records the item holds already;
-// a write that repeats any of them fails its condition, and the caller drops those records and
-// retries with the rest (see UsageConflictError).
+// Exactly-once rests on the bucket item's version (AttrVersion), which every write of the item
+// raises by one: every snapshot write stores LastVersion in the item (agg_ver), and a write that
+// updates an existing item requires the stored value to be below FirstVersion. Records are
+// applied to a snapshot in version order, so the stored value says which records the item
+// holds already; a write that repeats any of them fails its condition, and the caller drops
+// those records and retries with the rest (see UsageConflictError). Versions are the item's
+// own, so the order does not rest on stream sequence numbers (which AWS orders within a shard
+// only, not across a shard split).
 type UsageWrite struct {
-	EntityID    string
-	Resource    string
-	Window      Window
-	WindowStart int64            // Unix ms; a multiple of the window's length
-	Counters    map[string]int64 // millitokens added, by limit name
-	Acquires    int64            // added to acquires
-	FirstSeq    string           // the lowest sequence number of the records, padded (PadSeq)
-	LastSeq     string           // the highest, padded
-	Expires     int64            // ttl: epoch seconds
+	EntityID     string
+	Resource     string
+	Window       Window
+	WindowStart  int64                         // Unix ms; a multiple of the window's length
+	Counters     map[string]tokenbucket.Int128 // millitokens added, by limit name
+	Acquires     int64                         // added to acquires
+	FirstVersion int64                         // the lowest bucket version of the records
+	LastVersion  int64                         // the highest
+	// LastAt, Totals and TotalAcquires describe the bucket after the record of LastVersion: its
+	// ts, its u# counters and its acq. The snapshot keeps them (agg_at, totals, total_acq) so
+	// that a reconciliation can recompute windows from the bucket's running counters.
+	LastAt        int64
+	Totals        map[string]tokenbucket.Int128
+	TotalAcquires int64
+	Expires       int64 // ttl: epoch seconds
 	// Create writes a new item and requires that none exists; otherwise the write updates an
 	// existing item and requires that it exists. The caller guesses; a wrong guess fails the
 	// condition with *UsageConflictError, at no read cost, and the caller retries with the truth.
@@ -164,8 +180,8 @@ type UsageWrite struct {
 
 // UsageConflictError reports that a UsageWrite's condition failed. Nothing was written.
 type UsageConflictError struct {
-	Exists     bool   // whether the snapshot exists
-	AppliedSeq string // its agg_seq when it exists (padded; "" when absent)
+	Exists         bool  // whether the snapshot exists
+	AppliedVersion int64 // its agg_ver when it exists (0 when absent)
 }
 
 // Error says what the snapshot holds.
@@ -173,7 +189,15 @@ func (e *UsageConflictError) Error() string {
 	if !e.Exists {
 		return "storage: usage snapshot does not exist"
 	}
-	return fmt.Sprintf("storage: usage snapshot already holds records up to %s", strings.TrimLeft(e.AppliedSeq, "0"))
+	return fmt.Sprintf("storage: usage snapshot already holds bucket versions up to %d", e.AppliedVersion)
+}
+
+func int128Map(m map[string]tokenbucket.Int128) *types.AttributeValueMemberM {
+	out := make(map[string]types.AttributeValue, len(m))
+	for name, v := range m {
+		out[name] = n(v.String())
+	}
+	return &types.AttributeValueMemberM{Value: out}
 }
 
 // AddUsage applies w with one conditional UpdateItem (1 WCU for a small item, plus 1 on GSI2).
@@ -183,40 +207,39 @@ func (t *Table) AddUsage(ctx context.Context, w UsageWrite) error {
 	if !w.Window.Valid() {
 		return fmt.Errorf("storage: invalid window %q", w.Window)
 	}
-	names := map[string]string{"#seq": AttrAppliedSeq, "#ttl": AttrTTL}
-	values := map[string]types.AttributeValue{":last": s(w.LastSeq), ":ttl": num(w.Expires)}
+	names := map[string]string{"#ver": AttrAppliedVersion, "#at": AttrAppliedAt, "#tot": AttrTotals, "#tacq": AttrTotalAcq, "#ttl": AttrTTL}
+	values := map[string]types.AttributeValue{
+		":last": num(w.LastVersion), ":at": num(w.LastAt), ":tot": int128Map(w.Totals), ":tacq": num(w.TotalAcquires), ":ttl": num(w.Expires),
+	}
 	limits := make([]string, 0, len(w.Counters))
 	for name := range w.Counters {
 		limits = append(limits, name)
 	}
 	sort.Strings(limits) // a stable expression: easier to read in logs and tests
+	set := []string{"#ver = :last", "#at = :at", "#tot = :tot", "#tacq = :tacq", "#ttl = :ttl"}
 	var update, cond string
 	if w.Create {
-		m := make(map[string]types.AttributeValue, len(limits))
-		for _, name := range limits {
-			m[name] = num(w.Counters[name])
-		}
 		names["#c"], names["#acq"] = AttrCounters, AttrUsageAcq
 		names["#e"], names["#r"], names["#w"], names["#ws"] = AttrEntityID, AttrResource, AttrWindow, AttrWindowStart
 		names["#g2pk"], names["#g2sk"] = AttrGSI2PK, AttrGSI2SK
 		values[":e"], values[":r"], values[":w"] = s(w.EntityID), s(w.Resource), s(string(w.Window))
 		values[":ws"] = s(FormatWindowStart(w.WindowStart))
 		values[":g2pk"], values[":g2sk"] = s(PrefixResource+w.Resource), s(usageGSI2SK(w.EntityID, w.Window, w.WindowStart))
-		values[":m"] = &types.AttributeValueMemberM{Value: m}
+		values[":m"] = int128Map(w.Counters)
 		values[":acq"] = num(w.Acquires)
-		update = "SET #e = :e, #r = :r, #w = :w, #ws = :ws, #g2pk = :g2pk, #g2sk = :g2sk, #c = :m, #acq = :acq, #seq = :last, #ttl = :ttl"
+		set = append(set, "#e = :e", "#r = :r", "#w = :w", "#ws = :ws", "#g2pk = :g2pk", "#g2sk = :g2sk", "#c = :m", "#acq = :acq")
+		update = "SET " + strings.Join(set, ", ")
 		cond = "attribute_not_exists(" + AttrPK + ")"
 	} else {
 		// A counter inside the map is SET to itself plus the amount; if_not_exists starts a
 		// limit the window has not seen yet at 0. The map exists: every create writes it.
-		set := []string{"#seq = :last", "#ttl = :ttl"}
 		if len(limits) > 0 {
 			names["#c"], values[":z"] = AttrCounters, num(0)
 		}
 		for i, name := range limits {
 			nk, vk := fmt.Sprintf("#l%d", i), fmt.Sprintf(":v%d", i)
 			names[nk] = name
-			values[vk] = num(w.Counters[name])
+			values[vk] = n(w.Counters[name].String())
 			set = append(set, fmt.Sprintf("#c.%s = if_not_exists(#c.%s, :z) + %s", nk, nk, vk))
 		}
 		update = "SET " + strings.Join(set, ", ")
@@ -224,8 +247,8 @@ func (t *Table) AddUsage(ctx context.Context, w UsageWrite) error {
 			names["#acq"], values[":acq"] = AttrUsageAcq, num(w.Acquires)
 			update += " ADD #acq :acq"
 		}
-		values[":first"] = s(w.FirstSeq)
-		cond = "attribute_exists(" + AttrPK + ") AND (attribute_not_exists(#seq) OR #seq < :first)"
+		values[":first"] = num(w.FirstVersion)
+		cond = "attribute_exists(" + AttrPK + ") AND (attribute_not_exists(#ver) OR #ver < :first)"
 	}
 	_, err := t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(t.name),
@@ -242,8 +265,10 @@ func (t *Table) AddUsage(ctx context.Context, w UsageWrite) error {
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		c := &UsageConflictError{Exists: len(ccf.Item) > 0}
-		if v, ok := ccf.Item[AttrAppliedSeq].(*types.AttributeValueMemberS); ok {
-			c.AppliedSeq = v.Value
+		if c.Exists {
+			if c.AppliedVersion, err = Int64Attr(ccf.Item, AttrAppliedVersion); err != nil {
+				return fmt.Errorf("storage: usage snapshot %s/%s %s %s: %w", w.EntityID, w.Resource, w.Window, FormatWindowStart(w.WindowStart), err)
+			}
 		}
 		return c
 	}
@@ -255,9 +280,17 @@ type UsageSnapshot struct {
 	EntityID    string
 	Resource    string
 	Window      Window
-	WindowStart int64            // Unix ms
-	Counters    map[string]int64 // net millitokens consumed, by limit name
+	WindowStart int64                         // Unix ms
+	Counters    map[string]tokenbucket.Int128 // net millitokens consumed, by limit name
 	Acquires    int64
+	// The bucket as of the highest version the snapshot holds (see UsageWrite): its version, ts,
+	// u# counters and acq. QueryUsage leaves them empty (GSI2 does not project them);
+	// ReadUsageSnapshots reads them. AppliedVersion is 0 for a snapshot written before versions
+	// existed.
+	AppliedVersion int64
+	AppliedAt      int64
+	Totals         map[string]tokenbucket.Int128
+	TotalAcquires  int64
 }
 
 // UsageCursor names a snapshot; a query resumes after it.
@@ -450,39 +483,55 @@ func keyCursor(k map[string]types.AttributeValue) (*UsageCursor, error) {
 }
 
 func decodeUsage(item map[string]types.AttributeValue) (UsageSnapshot, error) {
-	str := func(name string) string {
-		v, _ := item[name].(*types.AttributeValueMemberS)
-		if v == nil {
-			return ""
-		}
-		return v.Value
+	snap := UsageSnapshot{EntityID: strAttr(item[AttrEntityID]), Resource: strAttr(item[AttrResource]), Window: Window(strAttr(item[AttrWindow]))}
+	fail := func(err error) (UsageSnapshot, error) {
+		return UsageSnapshot{}, fmt.Errorf("storage: usage snapshot %s/%s %s: %w", snap.EntityID, snap.Resource, snap.Window, err)
 	}
-	snap := UsageSnapshot{
-		EntityID: str(AttrEntityID), Resource: str(AttrResource), Window: Window(str(AttrWindow)),
-		Counters: map[string]int64{},
+	if !snap.Window.Valid() {
+		return fail(&DecodeError{Attr: AttrWindow, Reason: fmt.Sprintf("%.20q is not a window", snap.Window)})
 	}
-	ws, err := ParseWindowStart(str(AttrWindowStart))
-	if err != nil {
-		return UsageSnapshot{}, fmt.Errorf("storage: usage snapshot %s/%s: %w", snap.EntityID, snap.Resource, err)
+	var err error
+	if snap.WindowStart, err = ParseWindowStart(strAttr(item[AttrWindowStart])); err != nil {
+		return fail(&DecodeError{Attr: AttrWindowStart, Reason: err.Error()})
 	}
-	snap.WindowStart = ws
-	if a, ok := item[AttrUsageAcq].(*types.AttributeValueMemberN); ok {
-		if snap.Acquires, err = strconv.ParseInt(a.Value, 10, 64); err != nil {
-			return UsageSnapshot{}, fmt.Errorf("storage: usage snapshot %s/%s: acquires %q: %w", snap.EntityID, snap.Resource, a.Value, err)
-		}
+	if snap.Acquires, err = Int64Attr(item, AttrUsageAcq); err != nil {
+		return fail(err)
 	}
-	if m, ok := item[AttrCounters].(*types.AttributeValueMemberM); ok {
-		for name, av := range m.Value {
-			nv, ok := av.(*types.AttributeValueMemberN)
-			if !ok {
-				return UsageSnapshot{}, fmt.Errorf("storage: usage snapshot %s/%s: counter %s is not a number", snap.EntityID, snap.Resource, name)
-			}
-			v, err := strconv.ParseInt(nv.Value, 10, 64)
-			if err != nil {
-				return UsageSnapshot{}, fmt.Errorf("storage: usage snapshot %s/%s: counter %s: %w", snap.EntityID, snap.Resource, name, err)
-			}
-			snap.Counters[name] = v
-		}
+	if snap.Counters, err = int128MapAttr(item, AttrCounters); err != nil {
+		return fail(err)
+	}
+	if snap.AppliedVersion, err = Int64Attr(item, AttrAppliedVersion); err != nil {
+		return fail(err)
+	}
+	if snap.AppliedAt, err = Int64Attr(item, AttrAppliedAt); err != nil {
+		return fail(err)
+	}
+	if snap.Totals, err = int128MapAttr(item, AttrTotals); err != nil {
+		return fail(err)
+	}
+	if snap.TotalAcquires, err = Int64Attr(item, AttrTotalAcq); err != nil {
+		return fail(err)
 	}
 	return snap, nil
+}
+
+// int128MapAttr reads an optional Map of integer Numbers; absent is an empty map.
+func int128MapAttr(item map[string]types.AttributeValue, name string) (map[string]tokenbucket.Int128, error) {
+	out := map[string]tokenbucket.Int128{}
+	av, ok := item[name]
+	if !ok {
+		return out, nil
+	}
+	m, ok := av.(*types.AttributeValueMemberM)
+	if !ok {
+		return nil, &DecodeError{Attr: name, Reason: "is a " + avKind(av) + ", not a Map"}
+	}
+	for k := range m.Value {
+		v, err := Int128Attr(m.Value, k)
+		if err != nil {
+			return nil, &DecodeError{Attr: name + "." + k, Reason: err.(*DecodeError).Reason}
+		}
+		out[k] = v
+	}
+	return out, nil
 }

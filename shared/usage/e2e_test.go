@@ -268,15 +268,15 @@ func readAll(t *testing.T, tbl *storage.Table) (byEntity, byResource map[snapKey
 	byEntity = map[snapKey]snapVal{}
 	add := func(into map[snapKey]snapVal, s usage.Snapshot) {
 		for l, v := range s.MilliCounters {
-			if s.Counters[l] != v/1000 {
-				t.Errorf("%s/%s %s: whole tokens %d for %d millitokens", s.EntityID, s.Resource, l, s.Counters[l], v)
+			if s.Counters[l] != v.Quo(1000) {
+				t.Errorf("%s/%s %s: whole tokens %s for %s millitokens", s.EntityID, s.Resource, l, s.Counters[l], v)
 			}
 		}
 		k := snapKey{s.EntityID, s.Resource, s.Window, s.WindowStart.Format(time.RFC3339)}
 		if _, dup := into[k]; dup {
 			t.Errorf("snapshot %v returned twice", k)
 		}
-		into[k] = snapVal{s.MilliCounters, s.Acquires}
+		into[k] = snapVal{int64s(t, s.MilliCounters), s.Acquires}
 	}
 	for _, e := range []string{"k1", "k2", "proj"} {
 		for _, w := range []usage.Window{usage.Hourly, usage.Daily} {
@@ -477,4 +477,18 @@ func waitExact(t *testing.T, tbl *storage.Table, ops []op) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// int64s returns m in 64 bits, failing the test for a value that does not fit.
+func int64s(t testing.TB, m map[string]tokenbucket.Int128) map[string]int64 {
+	t.Helper()
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		x, ok := v.Int64()
+		if !ok {
+			t.Fatalf("%s = %s does not fit 64 bits", k, v)
+		}
+		out[k] = x
+	}
+	return out
 }

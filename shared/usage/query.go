@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/shared/storage"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
 
 // Window is the length of a snapshot's window: Hourly or Daily, aligned to UTC.
@@ -32,15 +33,17 @@ const (
 // Counters are in whole tokens, the unit of every limit in the public API: the stored exact
 // millitokens divided by 1000, truncated toward zero. Consumption is charged in whole tokens,
 // so the division is exact unless fractional amounts were charged; MilliCounters holds the
-// exact stored values for billing that needs them.
+// exact stored values for billing that needs them. Both are 128-bit integers, which hold every
+// integer DynamoDB stores: a window's total may exceed 2^63 millitokens (9,224 adjustments of
+// the largest amount an adjustment may give).
 type Snapshot struct {
 	EntityID      string
 	Resource      string
 	Window        Window
-	WindowStart   time.Time        // UTC
-	Counters      map[string]int64 // net tokens consumed in the window, by limit name
-	MilliCounters map[string]int64 // the same in millitokens, exact
-	Acquires      int64            // net acquires (acquires − rollbacks) in the window
+	WindowStart   time.Time                     // UTC
+	Counters      map[string]tokenbucket.Int128 // net tokens consumed in the window, by limit name
+	MilliCounters map[string]tokenbucket.Int128 // the same in millitokens, exact
+	Acquires      int64                         // net acquires (acquires − rollbacks) in the window
 }
 
 // Page is one page of a usage query. NextToken is empty on the last page; otherwise pass it to
@@ -186,12 +189,12 @@ func (r *Reader) run(ctx context.Context, q storage.UsageQuery, id tokenQuery) (
 		snap := Snapshot{
 			EntityID: s.EntityID, Resource: s.Resource, Window: s.Window,
 			WindowStart:   time.UnixMilli(s.WindowStart).UTC(),
-			Counters:      make(map[string]int64, len(s.Counters)),
+			Counters:      make(map[string]tokenbucket.Int128, len(s.Counters)),
 			MilliCounters: s.Counters,
 			Acquires:      s.Acquires,
 		}
 		for name, v := range s.Counters {
-			snap.Counters[name] = v / 1000
+			snap.Counters[name] = v.Quo(tokenbucket.MillitokensPerToken)
 		}
 		out.Snapshots = append(out.Snapshots, snap)
 	}

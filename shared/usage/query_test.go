@@ -10,6 +10,7 @@ import (
 
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
@@ -104,9 +105,8 @@ func TestQueryUnitsAndRange(t *testing.T) {
 	h19 := time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC)
 	for i, m := range []int64{2500, -1500, 999} {
 		start := h19.Add(time.Duration(i) * time.Hour).UnixMilli()
-		p, _ := storage.PadSeq("1")
 		err := tbl.AddUsage(ctx, storage.UsageWrite{EntityID: "k1", Resource: "gpt-4", Window: storage.WindowHourly,
-			WindowStart: start, Counters: map[string]int64{"tpm": m}, Acquires: 1, FirstSeq: p, LastSeq: p, Create: true})
+			WindowStart: start, Counters: map[string]tokenbucket.Int128{"tpm": tokenbucket.I128(m)}, Acquires: 1, FirstVersion: 1, LastVersion: 1, Create: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func TestQueryUnitsAndRange(t *testing.T) {
 		t.Fatalf("%+v %v", p, err)
 	}
 	s0, s1 := p.Snapshots[0], p.Snapshots[1]
-	if !s0.WindowStart.Equal(h19) || s0.Counters["tpm"] != 2 || s0.MilliCounters["tpm"] != 2500 || s1.Counters["tpm"] != -1 || s1.MilliCounters["tpm"] != -1500 {
+	if !s0.WindowStart.Equal(h19) || s0.Counters["tpm"] != tokenbucket.I128(2) || s0.MilliCounters["tpm"] != tokenbucket.I128(2500) || s1.Counters["tpm"] != tokenbucket.I128(-1) || s1.MilliCounters["tpm"] != tokenbucket.I128(-1500) {
 		t.Fatalf("units: %+v %+v", s0, s1)
 	}
 	if s0.WindowStart.Location() != time.UTC || s0.Window != usage.Hourly || s0.EntityID != "k1" || s0.Resource != "gpt-4" || s0.Acquires != 1 {
@@ -134,9 +134,8 @@ func TestQueryUnitsAndRange(t *testing.T) {
 // addHourly writes one hourly snapshot of tpm millitokens.
 func addHourly(t *testing.T, tbl *storage.Table, entity, resource string, w storage.Window, start time.Time, tpm int64) {
 	t.Helper()
-	p, _ := storage.PadSeq("1")
 	err := tbl.AddUsage(context.Background(), storage.UsageWrite{EntityID: entity, Resource: resource, Window: w,
-		WindowStart: start.UnixMilli(), Counters: map[string]int64{"tpm": tpm}, Acquires: 1, FirstSeq: p, LastSeq: p, Create: true})
+		WindowStart: start.UnixMilli(), Counters: map[string]tokenbucket.Int128{"tpm": tokenbucket.I128(tpm)}, Acquires: 1, FirstVersion: 1, LastVersion: 1, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
@@ -51,12 +52,12 @@ type usageHandlers struct {
 
 // UsageSnapshot is the JSON form of usage.Snapshot.
 type UsageSnapshot struct {
-	EntityID    string           `json:"entity_id"`
-	Resource    string           `json:"resource"`
-	Window      string           `json:"window"`
-	WindowStart time.Time        `json:"window_start"`
-	Counters    map[string]int64 `json:"counters"`
-	Acquires    int64            `json:"acquires"`
+	EntityID    string                        `json:"entity_id"`
+	Resource    string                        `json:"resource"`
+	Window      string                        `json:"window"`
+	WindowStart time.Time                     `json:"window_start"`
+	Counters    map[string]tokenbucket.Int128 `json:"counters"` // JSON integers, exact in any size
+	Acquires    int64                         `json:"acquires"`
 }
 
 // UsageResponse is the 200 body of the usage routes: one page of snapshots.
@@ -143,7 +144,7 @@ func usageAnswer(page usage.Page, err error) *httpapi.Response {
 	for _, s := range page.Snapshots {
 		c := s.Counters
 		if c == nil {
-			c = map[string]int64{}
+			c = map[string]tokenbucket.Int128{}
 		}
 		out.Snapshots = append(out.Snapshots, UsageSnapshot{EntityID: s.EntityID, Resource: s.Resource, Window: string(s.Window),
 			WindowStart: s.WindowStart.UTC(), Counters: c, Acquires: s.Acquires})

@@ -51,7 +51,7 @@ func TestUsageRoutes(t *testing.T) {
 		return out
 	}
 	hourly := get("/v1/entities/k1/usage")
-	if len(hourly.Snapshots) == 0 || hourly.Snapshots[0].Window != "hourly" || hourly.Snapshots[0].EntityID != "k1" || hourly.Snapshots[0].Counters["tpm"] == 0 {
+	if len(hourly.Snapshots) == 0 || hourly.Snapshots[0].Window != "hourly" || hourly.Snapshots[0].EntityID != "k1" || hourly.Snapshots[0].Counters["tpm"].Sign() == 0 {
 		t.Fatalf("hourly usage of k1: %+v", hourly)
 	}
 	daily := get("/v1/resources/gpt-4/usage?window=daily&from=2026-11-26T00:00:00Z")
