@@ -27,10 +27,12 @@ import (
 //	entity_id, resource, window, window_start   (String)
 //	counters   Map of limit name -> Number: net millitokens consumed in the window, exact
 //	acquires   Number: net acquires in the window
-//	agg_ver    Number: the highest bucket version (the bucket's v) applied to the item (see AddUsage)
-//	agg_at     Number: the bucket's ts at that version (Unix ms)
-//	totals     Map of limit name -> Number: the bucket's u# counters at that version
-//	total_acq  Number: the bucket's acq at that version
+//	agg_ver    Number: the highest bucket version (the bucket's v) the item holds (see AddUsage)
+//	tot_ver    Number: the bucket version of the last change the item holds (agg_ver, but for
+//	           a reconciled item, whose agg_ver covers what reconciliation counted elsewhere)
+//	agg_at     Number: the bucket's ts at tot_ver (Unix ms)
+//	totals     Map of limit name -> Number: the bucket's u# counters at tot_ver
+//	total_acq  Number: the bucket's acq at tot_ver
 //	ttl        Number: epoch seconds at which DynamoDB may delete the item
 //
 // window_start is fixed-width RFC 3339, so the string order of the sort keys is the time order
@@ -45,6 +47,7 @@ const (
 	AttrCounters       = "counters"
 	AttrUsageAcq       = "acquires"
 	AttrAppliedVersion = "agg_ver"
+	AttrTotalsVersion  = "tot_ver"
 	AttrAppliedAt      = "agg_at"
 	AttrTotals         = "totals"
 	AttrTotalAcq       = "total_acq"
@@ -207,7 +210,7 @@ func (t *Table) AddUsage(ctx context.Context, w UsageWrite) error {
 	if !w.Window.Valid() {
 		return fmt.Errorf("storage: invalid window %q", w.Window)
 	}
-	names := map[string]string{"#ver": AttrAppliedVersion, "#at": AttrAppliedAt, "#tot": AttrTotals, "#tacq": AttrTotalAcq, "#ttl": AttrTTL}
+	names := map[string]string{"#ver": AttrAppliedVersion, "#tver": AttrTotalsVersion, "#at": AttrAppliedAt, "#tot": AttrTotals, "#tacq": AttrTotalAcq, "#ttl": AttrTTL}
 	values := map[string]types.AttributeValue{
 		":last": num(w.LastVersion), ":at": num(w.LastAt), ":tot": int128Map(w.Totals), ":tacq": num(w.TotalAcquires), ":ttl": num(w.Expires),
 	}
@@ -216,7 +219,7 @@ func (t *Table) AddUsage(ctx context.Context, w UsageWrite) error {
 		limits = append(limits, name)
 	}
 	sort.Strings(limits) // a stable expression: easier to read in logs and tests
-	set := []string{"#ver = :last", "#at = :at", "#tot = :tot", "#tacq = :tacq", "#ttl = :ttl"}
+	set := []string{"#ver = :last", "#tver = :last", "#at = :at", "#tot = :tot", "#tacq = :tacq", "#ttl = :ttl"}
 	var update, cond string
 	if w.Create {
 		names["#c"], names["#acq"] = AttrCounters, AttrUsageAcq
@@ -283,11 +286,13 @@ type UsageSnapshot struct {
 	WindowStart int64                         // Unix ms
 	Counters    map[string]tokenbucket.Int128 // net millitokens consumed, by limit name
 	Acquires    int64
-	// The bucket as of the highest version the snapshot holds (see UsageWrite): its version, ts,
-	// u# counters and acq. QueryUsage leaves them empty (GSI2 does not project them);
-	// ReadUsageSnapshots reads them. AppliedVersion is 0 for a snapshot written before versions
+	// AppliedVersion is the highest bucket version the snapshot holds (agg_ver); the bucket as of
+	// the snapshot's last change is TotalsVersion, AppliedAt, Totals and TotalAcquires (its
+	// version, ts, u# counters and acq). QueryUsage leaves them empty (GSI2 does not project
+	// them); ReadUsage reads them. AppliedVersion is 0 for a snapshot written before versions
 	// existed.
 	AppliedVersion int64
+	TotalsVersion  int64
 	AppliedAt      int64
 	Totals         map[string]tokenbucket.Int128
 	TotalAcquires  int64
@@ -503,6 +508,9 @@ func decodeUsage(item map[string]types.AttributeValue) (UsageSnapshot, error) {
 	if snap.AppliedVersion, err = Int64Attr(item, AttrAppliedVersion); err != nil {
 		return fail(err)
 	}
+	if snap.TotalsVersion, err = Int64Attr(item, AttrTotalsVersion); err != nil {
+		return fail(err)
+	}
 	if snap.AppliedAt, err = Int64Attr(item, AttrAppliedAt); err != nil {
 		return fail(err)
 	}
@@ -534,4 +542,92 @@ func int128MapAttr(item map[string]types.AttributeValue, name string) (map[strin
 		out[k] = v
 	}
 	return out, nil
+}
+
+// ReadUsage returns the snapshots of entity on resource of window w whose window_start lies in
+// [from, to] (Unix ms), with every attribute (AppliedVersion, Totals… included), read from the
+// table with strong consistency: in time order, or newest first when newestFirst is set; at most
+// limit of them (every one when limit is 0). Reconciliation reads them; queries use QueryUsage.
+func (t *Table) ReadUsage(ctx context.Context, entity, resource string, w Window, from, to int64, newestFirst bool, limit int) ([]UsageSnapshot, error) {
+	if !w.Valid() {
+		return nil, fmt.Errorf("storage: invalid window %q", w)
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(t.name),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": s(PrefixUsage + entity),
+			":lo": s(usageSK(resource, w, clampMillis(from))),
+			":hi": s(usageSK(resource, w, clampMillis(to))),
+		},
+		ConsistentRead:   aws.Bool(true),
+		ScanIndexForward: aws.Bool(!newestFirst),
+	}
+	if limit > 0 {
+		in.Limit = aws.Int32(int32(limit))
+	}
+	var out []UsageSnapshot
+	for {
+		page, err := t.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("read usage %s/%s %s: %w", entity, resource, w, err)
+		}
+		for _, item := range page.Items {
+			snap, err := decodeUsage(item)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, snap)
+		}
+		if page.LastEvaluatedKey == nil || (limit > 0 && len(out) >= limit) {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
+// PutUsage writes snap whole, replacing the snapshot, on the condition that the stored one is
+// as the caller read it: absent when exists is false, otherwise with agg_ver equal to
+// expectVersion (a snapshot the aggregator changed meanwhile fails with *UsageConflictError, and
+// nothing is written). expires is the ttl (epoch seconds).
+func (t *Table) PutUsage(ctx context.Context, snap UsageSnapshot, expires int64, exists bool, expectVersion int64) error {
+	if !snap.Window.Valid() {
+		return fmt.Errorf("storage: invalid window %q", snap.Window)
+	}
+	item := usageKey(snap.EntityID, snap.Resource, snap.Window, snap.WindowStart)
+	item[AttrEntityID], item[AttrResource], item[AttrWindow] = s(snap.EntityID), s(snap.Resource), s(string(snap.Window))
+	item[AttrWindowStart] = s(FormatWindowStart(snap.WindowStart))
+	item[AttrGSI2PK], item[AttrGSI2SK] = s(PrefixResource+snap.Resource), s(usageGSI2SK(snap.EntityID, snap.Window, snap.WindowStart))
+	item[AttrCounters], item[AttrUsageAcq] = int128Map(snap.Counters), num(snap.Acquires)
+	item[AttrAppliedVersion], item[AttrTotalsVersion], item[AttrAppliedAt] = num(snap.AppliedVersion), num(snap.TotalsVersion), num(snap.AppliedAt)
+	item[AttrTotals], item[AttrTotalAcq] = int128Map(snap.Totals), num(snap.TotalAcquires)
+	item[AttrTTL] = num(expires)
+	in := &dynamodb.PutItemInput{
+		TableName:                           aws.String(t.name),
+		Item:                                item,
+		ConditionExpression:                 aws.String("attribute_not_exists(" + AttrPK + ")"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if exists {
+		in.ConditionExpression = aws.String("attribute_exists(" + AttrPK + ") AND " + AttrAppliedVersion + " = :v")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": num(expectVersion)}
+		if expectVersion == 0 {
+			in.ConditionExpression = aws.String("attribute_exists(" + AttrPK + ") AND attribute_not_exists(" + AttrAppliedVersion + ")")
+			in.ExpressionAttributeValues = nil
+		}
+	}
+	_, err := t.client.PutItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ccf):
+		c := &UsageConflictError{Exists: len(ccf.Item) > 0}
+		if c.Exists {
+			c.AppliedVersion, _ = Int64Attr(ccf.Item, AttrAppliedVersion)
+		}
+		return c
+	}
+	return fmt.Errorf("put usage %s/%s %s %s: %w", snap.EntityID, snap.Resource, snap.Window, FormatWindowStart(snap.WindowStart), err)
 }

@@ -186,22 +186,27 @@ func (r *Reader) run(ctx context.Context, q storage.UsageQuery, id tokenQuery) (
 	}
 	out := Page{Snapshots: make([]Snapshot, 0, len(p.Snapshots))}
 	for _, s := range p.Snapshots {
-		snap := Snapshot{
-			EntityID: s.EntityID, Resource: s.Resource, Window: s.Window,
-			WindowStart:   time.UnixMilli(s.WindowStart).UTC(),
-			Counters:      make(map[string]tokenbucket.Int128, len(s.Counters)),
-			MilliCounters: s.Counters,
-			Acquires:      s.Acquires,
-		}
-		for name, v := range s.Counters {
-			snap.Counters[name] = v.Quo(tokenbucket.MillitokensPerToken)
-		}
-		out.Snapshots = append(out.Snapshots, snap)
+		out.Snapshots = append(out.Snapshots, toSnapshot(s))
 	}
 	if p.Next != nil {
 		out.NextToken = encodeToken(*p.Next, id)
 	}
 	return out, nil
+}
+
+// toSnapshot returns a stored snapshot in the units of the API.
+func toSnapshot(s storage.UsageSnapshot) Snapshot {
+	snap := Snapshot{
+		EntityID: s.EntityID, Resource: s.Resource, Window: s.Window,
+		WindowStart:   time.UnixMilli(s.WindowStart).UTC(),
+		Counters:      make(map[string]tokenbucket.Int128, len(s.Counters)),
+		MilliCounters: s.Counters,
+		Acquires:      s.Acquires,
+	}
+	for name, v := range s.Counters {
+		snap.Counters[name] = v.Quo(tokenbucket.MillitokensPerToken)
+	}
+	return snap
 }
 
 // token is the JSON inside a next token: the query it continues and the last snapshot a page
