@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -100,6 +101,19 @@ func TestValidateID(t *testing.T) {
 	for _, bad := range []string{"", "a#b", "has space", "tab\t", "é", string(make([]byte, 257))} {
 		if err := storage.ValidateID(bad); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("ValidateID(%q) = %v, want ErrInvalidKey", bad, err)
+		}
+	}
+	// Messages name the character as written, count characters, and carry no package prefix.
+	for in, want := range map[string]string{
+		"clé-1":                  "character 'é' (U+00E9) at position 3 is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)",
+		"ab\xff":                 "byte 3 is not UTF-8 (use A-Z a-z 0-9 _ . : @ / + = -)",
+		"日本":                     "character '日' (U+65E5) at position 1 is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)",
+		"a\uFFFD":                "character '\uFFFD' (U+FFFD) at position 2 is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)",
+		"":                       "must not be empty",
+		strings.Repeat("a", 257): "must be at most 256 characters, got 257",
+	} {
+		if err := storage.ValidateID(in); err == nil || err.Error() != want {
+			t.Errorf("ValidateID(%q) = %v, want %q", in, err, want)
 		}
 	}
 }
