@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -96,7 +97,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, reqID string) (i
 		return gatewayError(w, http.StatusNotFound, "Not Found"), ""
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return gatewayError(w, http.StatusRequestTimeout, "Request Timeout"), rt.Function
+	case err != nil:
 		return gatewayError(w, http.StatusBadRequest, "Bad Request"), rt.Function
 	}
 	if len(body) > maxBody {
