@@ -22,13 +22,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
 // Client is the part of the DynamoDB Streams API the poller uses. *dynamodbstreams.Client
@@ -365,13 +366,7 @@ func lowestFailure(ev events.DynamoDBEvent, resp events.DynamoDBEventResponse) s
 }
 
 // seqLess compares two decimal sequence numbers numerically.
-func seqLess(a, b string) bool {
-	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-	if len(a) != len(b) {
-		return len(a) < len(b)
-	}
-	return a < b
-}
+func seqLess(a, b string) bool { return storage.CompareSeq(a, b) < 0 }
 
 func (p *Poller) load(arn string) error {
 	p.state = state{StreamARN: arn, Shards: map[string]*shardState{}}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
 func TestLimitSpellings(t *testing.T) {
@@ -218,5 +219,14 @@ func TestLimitStatusMatchesLibrary(t *testing.T) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rl); err != nil || rl.RetryAfterMs != 6123 || len(rl.Limits) != 1 || rl.Error != CodeRateLimitExceeded {
 		t.Errorf("429 body %s: %+v %v", b, rl, err)
+	}
+}
+
+// One vocabulary for lease states: the wire's words are those stored.
+func TestLeaseStatesMatchStorage(t *testing.T) {
+	for wire, stored := range map[string]string{LeaseOpen: storage.LeaseOpen, LeaseCommitted: storage.LeaseCommitted, LeaseRolledBack: storage.LeaseRolledBack} {
+		if wire != stored {
+			t.Errorf("wire %q, stored %q", wire, stored)
+		}
 	}
 }

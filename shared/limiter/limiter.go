@@ -2,14 +2,13 @@ package limiter
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	mathrand "math/rand/v2"
 	"time"
 
+	"github.com/zeroae/zae-limiter-go/internal/randid"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
@@ -698,8 +697,4 @@ func jitter(ctx context.Context, attempt int) error {
 }
 
 // newID returns 128 random bits in hex: lease ids cannot be guessed.
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func newID() string { return randid.Hex() }

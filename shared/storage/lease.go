@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -14,13 +13,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/zeroae/zae-limiter-go/internal/randid"
 )
 
-// Lease states as stored.
+// Lease states as stored: the same words as the HTTP API's (httpapi.LeaseOpen…).
 const (
 	LeaseOpen       = "open"
 	LeaseCommitted  = "committed"
-	LeaseRolledBack = "rolledback"
+	LeaseRolledBack = "rolled_back"
+	// leaseRolledBackBefore is how earlier versions stored LeaseRolledBack; DecodeLease reads it
+	// as LeaseRolledBack (leases live minutes, so such items are gone soon after an upgrade).
+	leaseRolledBackBefore = "rolledback"
 )
 
 // LeaseLevel is one bucket a stored lease charged.
@@ -79,11 +83,7 @@ func NewLeaseID(entity, resource, requestID string) string {
 	return requestHash(entity, resource, requestID) + "-" + randomHex()
 }
 
-func randomHex() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randomHex() string { return randid.Hex() }
 
 func requestHash(entity, resource, requestID string) string {
 	h := sha256.Sum256([]byte(entity + "\x00" + resource + "\x00" + requestID))
@@ -266,6 +266,9 @@ func DecodeLease(item map[string]types.AttributeValue) *LeaseItem {
 	l := &LeaseItem{
 		ID: strAttr(item[attrLeaseID]), EntityID: strAttr(item[attrEntityID]), Resource: strAttr(item[attrResource]),
 		State: strAttr(item[attrLeaseState]), CreatedAt: numAttr(item[attrCreated]), ExpiresAt: numAttr(item[attrLeaseExpires]),
+	}
+	if l.State == leaseRolledBackBefore {
+		l.State = LeaseRolledBack
 	}
 	levels, _ := item[attrLeaseLevels].(*types.AttributeValueMemberL)
 	if levels == nil {

@@ -137,3 +137,11 @@ func TestCreateTableIsIdempotent(t *testing.T) {
 		t.Fatalf("TTL %+v %v", ttl, err)
 	}
 }
+
+// A lease rolled back by an earlier version ("rolledback") reads as LeaseRolledBack.
+func TestDecodeLeaseLegacyState(t *testing.T) {
+	item := map[string]types.AttributeValue{"state": &types.AttributeValueMemberS{Value: "rolledback"}}
+	if got := storage.DecodeLease(item).State; got != "rolled_back" {
+		t.Fatalf("state %q", got)
+	}
+}

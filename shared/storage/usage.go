@@ -136,6 +136,20 @@ func PadSeq(seq string) (string, error) {
 	return strings.Repeat("0", SeqWidth-len(seq)) + seq, nil
 }
 
+// CompareSeq compares two stream sequence numbers (decimal digit strings, as PadSeq accepts)
+// numerically: -1 when a < b, 0 when equal, +1 when a > b. Sequence numbers order records
+// within one shard only.
+func CompareSeq(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
 // usageSK returns the sort key of a snapshot.
 func usageSK(resource string, w Window, start int64) string {
 	return PrefixUsage + resource + Separator + string(w) + Separator + FormatWindowStart(start)

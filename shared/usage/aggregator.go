@@ -108,7 +108,7 @@ type group struct {
 	changes []Change // in version order
 	// outcome, set by apply
 	dups       []string // PaddedSeq of the changes the snapshot held already
-	failedFrom string   // PaddedSeq of the first change not applied when err is set
+	failedFrom *Change  // the first change not applied when err is set
 	err        error
 }
 
@@ -132,7 +132,11 @@ func (a *Aggregator) Handle(ctx context.Context, ev events.DynamoDBEvent) (event
 	began := time.Now()
 	b := a.read(ctx, ev.Records)
 	writes := a.writeAll(ctx, b.groups)
-	retryFrom := a.firstFailure(ctx, b.groups)
+	first := a.firstFailure(ctx, b.groups)
+	retryFrom, retrySeq := "", ""
+	if first != nil {
+		retryFrom, retrySeq = first.PaddedSeq, first.Seq
+	}
 	resp := failuresFrom(ev.Records, retryFrom)
 	applied, dups, failed := b.outcome(retryFrom)
 
@@ -154,7 +158,7 @@ func (a *Aggregator) Handle(ctx context.Context, ev events.DynamoDBEvent) (event
 		"records", len(ev.Records), "bucket_changes", b.changes, "applied", applied, "duplicates", dups,
 		"not_bucket", b.notBucket, "removed", b.removed, "unchanged", b.unchanged, "malformed", b.malformed,
 		"failed", failed, "snapshots", len(b.groups), "writes", writes,
-		"retry_from", trimSeq(retryFrom), "duration_ms", time.Since(began).Milliseconds())
+		"retry_from", retrySeq, "duration_ms", time.Since(began).Milliseconds())
 	return resp, nil
 }
 
@@ -242,10 +246,10 @@ func (a *Aggregator) writeAll(ctx context.Context, groups []*group) int64 {
 	return writes.Load()
 }
 
-// firstFailure logs every failed group and returns the lowest padded sequence number from which
-// records must be retried ("" when none failed).
-func (a *Aggregator) firstFailure(ctx context.Context, groups []*group) string {
-	lowest := ""
+// firstFailure logs every failed group and returns the change of the lowest sequence number
+// from which records must be retried (nil when none failed).
+func (a *Aggregator) firstFailure(ctx context.Context, groups []*group) *Change {
+	var lowest *Change
 	for _, g := range groups {
 		if g.err == nil {
 			continue
@@ -253,8 +257,8 @@ func (a *Aggregator) firstFailure(ctx context.Context, groups []*group) string {
 		a.log.ErrorContext(ctx, "usage snapshot write failed",
 			"entity_id", g.key.entity, "resource", g.key.resource, "window", string(g.key.window),
 			"window_start", storage.FormatWindowStart(g.key.start),
-			"first_sequence_number", trimSeq(g.failedFrom), "records", len(g.changes), "error", g.err.Error())
-		if lowest == "" || g.failedFrom < lowest {
+			"first_sequence_number", g.failedFrom.Seq, "records", len(g.changes), "error", g.err.Error())
+		if lowest == nil || g.failedFrom.PaddedSeq < lowest.PaddedSeq {
 			lowest = g.failedFrom
 		}
 	}
@@ -344,7 +348,7 @@ func (a *Aggregator) apply(ctx context.Context, g *group) int64 {
 		}
 		var c *storage.UsageConflictError
 		if !errors.As(err, &c) || conflicts+1 >= maxConflicts {
-			g.err, g.failedFrom = err, pending[0].PaddedSeq
+			g.err, g.failedFrom = err, &pending[0]
 			return requests
 		}
 		conflicts++
@@ -389,16 +393,4 @@ func fold(changes []Change) (int, map[string]tokenbucket.Int128, int64) {
 		acquires = acq
 	}
 	return len(changes), counters, acquires
-}
-
-func trimSeq(padded string) string {
-	for i := 0; i < len(padded)-1; i++ {
-		if padded[i] != '0' {
-			return padded[i:]
-		}
-	}
-	if padded == "" {
-		return ""
-	}
-	return padded[len(padded)-1:]
 }
