@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/zeroae/zae-limiter-go/shared/limiter"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
@@ -54,10 +54,7 @@ type Page struct {
 	NextToken string
 }
 
-// ErrInvalidArgument is matched (errors.Is) by every *InvalidArgumentError.
-var ErrInvalidArgument = errors.New("usage: invalid argument")
-
-// Names of the arguments an InvalidArgumentError can name.
+// Names of the arguments a *limiter.ValidationError of a query can name (its Field).
 const (
 	ArgEntity    = "entity_id"
 	ArgResource  = "resource"
@@ -67,23 +64,10 @@ const (
 	ArgNextToken = "next_token"
 )
 
-// InvalidArgumentError reports a query argument that cannot be used (an HTTP 400). Nothing was
-// read.
-type InvalidArgumentError struct {
-	Arg    string // one of the Arg* names
-	Reason string
-}
-
-// Error names the argument and says what is wrong with it.
-func (e *InvalidArgumentError) Error() string {
-	return fmt.Sprintf("usage: invalid %s: %s", e.Arg, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrInvalidArgument) true.
-func (e *InvalidArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
-
+// invalid reports an argument that cannot be used, as the library's one invalid-input error
+// (an HTTP 400 invalid_request naming the argument). Nothing was read.
 func invalid(arg, format string, args ...any) error {
-	return &InvalidArgumentError{Arg: arg, Reason: fmt.Sprintf(format, args...)}
+	return &limiter.ValidationError{Field: arg, Message: fmt.Sprintf(format, args...)}
 }
 
 // Reader reads usage snapshots for the admin API.

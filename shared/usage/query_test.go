@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/shared/limiter"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 	"github.com/zeroae/zae-limiter-go/shared/usage"
@@ -86,9 +87,9 @@ func TestQueryValidation(t *testing.T) {
 	}})
 	for _, c := range cases {
 		err := c.call()
-		var inv *usage.InvalidArgumentError
-		if !errors.As(err, &inv) || inv.Arg != c.arg || !errors.Is(err, usage.ErrInvalidArgument) {
-			t.Errorf("%s: %v, want InvalidArgumentError on %s", c.name, err, c.arg)
+		var inv *limiter.ValidationError
+		if !errors.As(err, &inv) || inv.Field != c.arg {
+			t.Errorf("%s: %v, want ValidationError on %s", c.name, err, c.arg)
 		}
 	}
 	// A well-formed token of the same query is accepted.
@@ -217,8 +218,8 @@ func TestEntityWideTokenOfAnotherWindow(t *testing.T) {
 		t.Fatalf("daily page: %+v %v", daily, err)
 	}
 	_, err = r.QueryEntityUsage(ctx, "k1", "", usage.Hourly, h, h.Add(3*time.Hour), 100, daily.NextToken)
-	var inv *usage.InvalidArgumentError
-	if !errors.As(err, &inv) || inv.Arg != usage.ArgNextToken {
+	var inv *limiter.ValidationError
+	if !errors.As(err, &inv) || inv.Field != usage.ArgNextToken {
 		t.Fatalf("hourly query with a daily token: %v, want invalid next_token", err)
 	}
 	// A resource's token is refused by the entity-wide query too.

@@ -86,10 +86,7 @@ func (h *usageHandlers) query(r *httpapi.Request) (usageQuery, error) {
 	}
 	q := usageQuery{window: usage.Hourly, to: h.now().UTC(), nextToken: r.Query.Get("next_token")}
 	if w := r.Query.Get("window"); w != "" {
-		q.window = usage.Window(w)
-		if q.window != usage.Hourly && q.window != usage.Daily {
-			return q, httpapi.Invalid("window", "must be %s or %s, got %q", usage.Hourly, usage.Daily, w)
-		}
+		q.window = usage.Window(w) // the reader validates it
 	}
 	var err error
 	if v := r.Query.Get("to"); v != "" {
@@ -133,10 +130,10 @@ func (h *usageHandlers) resource(ctx context.Context, r *httpapi.Request) *httpa
 }
 
 func usageAnswer(page usage.Page, err error) *httpapi.Response {
-	var ia *usage.InvalidArgumentError
+	var ve *limiter.ValidationError
 	switch {
-	case errors.As(err, &ia):
-		return httpapi.ErrorResponse(httpapi.Invalid(ia.Arg, "%s", ia.Reason))
+	case errors.As(err, &ve):
+		return httpapi.ErrorResponse(err)
 	case err != nil:
 		return httpapi.ErrorResponse(&limiter.UnavailableError{Op: "query usage", Err: err})
 	}
