@@ -168,7 +168,7 @@ func ExampleLimiter_Available() {
 
 	req := limiter.AvailableRequest{EntityID: "key-abc", Resource: "gpt-4",
 		Limits: []limiter.Limit{limiter.PerMinute("tpm", 10_000)}}
-	avail, _ := lim.Available(ctx, req)                                        // map[tpm:9500]
+	avail, _ := lim.Available(ctx, req)                                          // map[tpm:9500]
 	wait, _ := lim.TimeUntilAvailable(ctx, req, map[string]int64{"tpm": 12_000}) // exact, 0 if now
 	fmt.Println(avail, wait)
 	// Output:
