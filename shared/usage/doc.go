@@ -86,8 +86,10 @@
 //
 // # Records that cannot be processed
 //
-// A bucket record that cannot be read (a u# or acq that is not an integer, no ts, no new image,
-// a MODIFY without an old image, a bad sequence number) will never become readable: retrying it
+// A bucket record that cannot be read (a u# or acq that is not an integer, no ts, no version v —
+// a write by a limiter older than bucket versions: deploy the functions together —, no new
+// image, a MODIFY without an old image, a bad sequence number) will never become readable:
+// retrying it
 // would block its shard until the record expires, holding up every later record of the shard.
 // It is skipped with a WARN log line naming the record (event id, sequence number, reason; no
 // image bodies) and counted in Stats.Malformed and the batch's log line. Failures that can pass
