@@ -189,8 +189,10 @@ func (s *Lease) leaseConflict(err error) error {
 	if len(xe.Item) == 0 {
 		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
 	}
-	it := storage.DecodeLease(xe.Item)
+	it, err := storage.DecodeLease(xe.Item)
 	switch {
+	case err != nil:
+		return fmt.Errorf("lease %s: %w", s.id, err)
 	case it.State == storage.LeaseCommitted:
 		s.state = leaseCommitted
 		return ErrLeaseCommitted

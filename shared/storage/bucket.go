@@ -152,7 +152,11 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
 			if errors.As(err, &ccf) {
-				return nil, &ConditionFailedError{Failed: []FailedWrite{{Index: 0, Current: decodeBucketOrNil(ccf.Item)}}}
+				cur, err := decodeBucketOrNil(ccf.Item)
+				if err != nil {
+					return nil, err
+				}
+				return nil, &ConditionFailedError{Failed: []FailedWrite{{Index: 0, Current: cur}}}
 			}
 			return nil, fmt.Errorf("update bucket %s/%s: %w", writes[0].EntityID, writes[0].Resource, err)
 		}
@@ -193,7 +197,11 @@ func (t *Table) transact(ctx context.Context, items []types.TransactWriteItem, t
 			if i >= nBuckets {
 				return &ExtraConditionError{Index: i - nBuckets, Item: r.Item}
 			}
-			failed = append(failed, FailedWrite{Index: i, Current: decodeBucketOrNil(r.Item)})
+			cur, err := decodeBucketOrNil(r.Item)
+			if err != nil {
+				return err
+			}
+			failed = append(failed, FailedWrite{Index: i, Current: cur})
 		case "TransactionConflict":
 			conflict = true
 		}
@@ -316,15 +324,12 @@ func (t *Table) bucketUpdate(w BucketWrite) *types.Update {
 	return out
 }
 
-func decodeBucketOrNil(item map[string]types.AttributeValue) *Bucket {
+// decodeBucketOrNil decodes the item a failed condition returned: nil when there was none.
+func decodeBucketOrNil(item map[string]types.AttributeValue) (*Bucket, error) {
 	if len(item) == 0 {
-		return nil
+		return nil, nil
 	}
-	b, err := decodeBucket(item)
-	if err != nil {
-		return nil
-	}
-	return b
+	return decodeBucket(item)
 }
 
 func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
@@ -373,14 +378,4 @@ func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 		b.Limits[limit] = LimitState{Params: p, State: e, Consumed: u}
 	}
 	return b, nil
-}
-
-// numAttr returns an integer Number attribute, 0 when absent or not an int64.
-func numAttr(av types.AttributeValue) int64 {
-	nv, ok := av.(*types.AttributeValueMemberN)
-	if !ok {
-		return 0
-	}
-	v, _ := strconv.ParseInt(nv.Value, 10, 64)
-	return v
 }

@@ -76,25 +76,22 @@ func strAttr(av types.AttributeValue) string {
 	return ""
 }
 
-func decodeEntity(item map[string]types.AttributeValue) *EntityItem {
+func decodeEntity(item map[string]types.AttributeValue) (*EntityItem, error) {
+	var d itemDecoder
 	e := &EntityItem{
-		ID:        strAttr(item[attrEntityID]),
-		Name:      strAttr(item[attrName]),
-		ParentID:  strAttr(item[attrParent]),
-		Children:  numAttr(item[attrChildren]),
-		CreatedAt: numAttr(item[attrCreated]),
-		UpdatedAt: numAttr(item[attrUpdated]),
-		Metadata:  map[string]string{},
+		ID:        d.str(item, attrEntityID),
+		Name:      d.str(item, attrName),
+		ParentID:  d.str(item, attrParent),
+		Children:  d.int(item, attrChildren),
+		CreatedAt: d.int(item, attrCreated),
+		UpdatedAt: d.int(item, attrUpdated),
+		Cascade:   d.bool(item, attrCascade),
+		Metadata:  d.strMap(item, attrMetadata),
 	}
-	if b, ok := item[attrCascade].(*types.AttributeValueMemberBOOL); ok {
-		e.Cascade = b.Value
+	if d.err != nil {
+		return nil, fmt.Errorf("storage: entity %s: %w", e.ID, d.err)
 	}
-	if m, ok := item[attrMetadata].(*types.AttributeValueMemberM); ok {
-		for k, v := range m.Value {
-			e.Metadata[k] = strAttr(v)
-		}
-	}
-	return e
+	return e, nil
 }
 
 // CreateEntity stores a new entity. It returns ErrExists when the id is taken. A child is
@@ -163,7 +160,7 @@ func (t *Table) GetEntity(ctx context.Context, id string) (*EntityItem, error) {
 	if out.Item == nil {
 		return nil, fmt.Errorf("entity %s: %w", id, ErrNotFound)
 	}
-	return decodeEntity(out.Item), nil
+	return decodeEntity(out.Item)
 }
 
 // UpdateEntity replaces an existing entity's name, cascade default and metadata; the parent is
@@ -190,7 +187,7 @@ func (t *Table) UpdateEntity(ctx context.Context, e EntityItem) (*EntityItem, er
 	if err != nil {
 		return nil, fmt.Errorf("update entity %s: %w", e.ID, err)
 	}
-	return decodeEntity(out.Attributes), nil
+	return decodeEntity(out.Attributes)
 }
 
 // DeleteEntity deletes an entity, its stored limits and its buckets. It returns ErrNotFound for
@@ -313,7 +310,11 @@ func (t *Table) ListChildren(ctx context.Context, parent string) ([]EntityItem, 
 			return nil, fmt.Errorf("list children of %s: %w", parent, err)
 		}
 		for _, it := range page.Items {
-			out = append(out, *decodeEntity(it))
+			e, err := decodeEntity(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, *e)
 		}
 	}
 	return out, nil

@@ -228,7 +228,11 @@ func (t *Table) CommitLease(ctx context.Context, id string, now int64) (*LeaseIt
 		if len(ccf.Item) == 0 {
 			return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
 		}
-		return DecodeLease(ccf.Item), fmt.Errorf("lease %s: %w", id, ErrLeaseState)
+		it, err := DecodeLease(ccf.Item)
+		if err != nil {
+			return nil, err
+		}
+		return it, fmt.Errorf("lease %s: %w", id, ErrLeaseState)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("commit lease %s: %w", id, err)
@@ -258,34 +262,35 @@ func (t *Table) GetLease(ctx context.Context, id string) (*LeaseItem, error) {
 	if out.Item == nil || subtle.ConstantTimeCompare([]byte(strAttr(out.Item[attrSecret])), []byte(secret)) != 1 {
 		return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
 	}
-	return DecodeLease(out.Item), nil
+	return DecodeLease(out.Item)
 }
 
-// DecodeLease decodes a lease item.
-func DecodeLease(item map[string]types.AttributeValue) *LeaseItem {
+// DecodeLease decodes a lease item, strictly: an attribute of the wrong type is a
+// *DecodeError.
+func DecodeLease(item map[string]types.AttributeValue) (*LeaseItem, error) {
+	var d itemDecoder
 	l := &LeaseItem{
-		ID: strAttr(item[attrLeaseID]), EntityID: strAttr(item[attrEntityID]), Resource: strAttr(item[attrResource]),
-		State: strAttr(item[attrLeaseState]), CreatedAt: numAttr(item[attrCreated]), ExpiresAt: numAttr(item[attrLeaseExpires]),
+		ID: d.str(item, attrLeaseID), EntityID: d.str(item, attrEntityID), Resource: d.str(item, attrResource),
+		State: d.str(item, attrLeaseState), CreatedAt: d.int(item, attrCreated), ExpiresAt: d.int(item, attrLeaseExpires),
 	}
 	if l.State == leaseRolledBackBefore {
 		l.State = LeaseRolledBack
 	}
-	levels, _ := item[attrLeaseLevels].(*types.AttributeValueMemberL)
-	if levels == nil {
-		return l
-	}
-	for i, v := range levels.Value {
-		m, ok := v.(*types.AttributeValueMemberM)
-		if !ok {
-			continue
+	for i, m := range d.maps(item, attrLeaseLevels) {
+		limits, err := decodeLimits(m)
+		if err != nil {
+			d.fail(err)
 		}
-		lv := LeaseLevel{EntityID: strAttr(m.Value["entity_id"]), Limits: decodeLimits(m.Value), Amounts: map[string]int64{}}
+		lv := LeaseLevel{EntityID: d.str(m, "entity_id"), Limits: limits, Amounts: map[string]int64{}}
 		for _, c := range lv.Limits {
-			if x := numAttr(item[amountAttr(i, c.Name)]); x != 0 {
+			if x := d.int(item, amountAttr(i, c.Name)); x != 0 {
 				lv.Amounts[c.Name] = x
 			}
 		}
 		l.Levels = append(l.Levels, lv)
 	}
-	return l
+	if d.err != nil {
+		return nil, fmt.Errorf("storage: lease %s: %w", l.ID, d.err)
+	}
+	return l, nil
 }

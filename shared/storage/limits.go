@@ -41,25 +41,21 @@ func encodeLimits(ls []LimitConfig) types.AttributeValue {
 	return &types.AttributeValueMemberL{Value: out}
 }
 
-func decodeLimits(item map[string]types.AttributeValue) []LimitConfig {
-	l, _ := item[attrLimits].(*types.AttributeValueMemberL)
-	if l == nil {
-		return nil
-	}
-	out := make([]LimitConfig, 0, len(l.Value))
-	for _, v := range l.Value {
-		m, ok := v.(*types.AttributeValueMemberM)
-		if !ok {
-			continue
-		}
+func decodeLimits(item map[string]types.AttributeValue) ([]LimitConfig, error) {
+	var d itemDecoder
+	var out []LimitConfig
+	for _, m := range d.maps(item, attrLimits) {
 		out = append(out, LimitConfig{
-			Name:           strAttr(m.Value["name"]),
-			Capacity:       numAttr(m.Value["capacity"]),
-			RefillAmount:   numAttr(m.Value["refill_amount"]),
-			RefillPeriodMs: numAttr(m.Value["refill_period_ms"]),
+			Name:           d.str(m, "name"),
+			Capacity:       d.int(m, "capacity"),
+			RefillAmount:   d.int(m, "refill_amount"),
+			RefillPeriodMs: d.int(m, "refill_period_ms"),
 		})
 	}
-	return out
+	if d.err != nil {
+		return nil, fmt.Errorf("storage: stored limits: %w", d.err)
+	}
+	return out, nil
 }
 
 // PutLimits stores the limits of a scope, replacing what was there.
@@ -84,7 +80,7 @@ func (t *Table) GetLimits(ctx context.Context, sc Scope) ([]LimitConfig, error) 
 	if out.Item == nil {
 		return nil, fmt.Errorf("limits %+v: %w", sc, ErrNotFound)
 	}
-	return decodeLimits(out.Item), nil
+	return decodeLimits(out.Item)
 }
 
 // DeleteLimits deletes the limits of a scope, or returns ErrNotFound.
@@ -127,7 +123,9 @@ func (t *Table) BatchGetLimits(ctx context.Context, scopes []Scope) (map[Scope][
 		}
 		for _, it := range res.Responses[t.name] {
 			sc := byKey[strAttr(it[AttrPK])+"\x00"+strAttr(it[AttrSK])]
-			out[sc] = decodeLimits(it)
+			if out[sc], err = decodeLimits(it); err != nil {
+				return nil, err
+			}
 		}
 		keys = res.UnprocessedKeys[t.name].Keys
 		if len(keys) > 0 {

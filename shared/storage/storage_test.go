@@ -141,7 +141,51 @@ func TestCreateTableIsIdempotent(t *testing.T) {
 // A lease rolled back by an earlier version ("rolledback") reads as LeaseRolledBack.
 func TestDecodeLeaseLegacyState(t *testing.T) {
 	item := map[string]types.AttributeValue{"state": &types.AttributeValueMemberS{Value: "rolledback"}}
-	if got := storage.DecodeLease(item).State; got != "rolled_back" {
-		t.Fatalf("state %q", got)
+	if got, err := storage.DecodeLease(item); err != nil || got.State != "rolled_back" {
+		t.Fatalf("state %+v %v", got, err)
+	}
+}
+
+// Stored items are decoded one strict way: an attribute of the wrong type is a *DecodeError
+// naming it, never read as absent or 0.
+func TestStrictDecoding(t *testing.T) {
+	ctx := context.Background()
+	client := ddbtest.Client(t)
+	tbl := ddbtest.NewTable(t, client)
+	sv := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	nv := func(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
+	put := func(item map[string]types.AttributeValue) {
+		t.Helper()
+		if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tbl.Name()), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, err error, attr string) {
+		t.Helper()
+		var de *storage.DecodeError
+		if !errors.As(err, &de) || de.Attr != attr {
+			t.Errorf("%s: %v, want a DecodeError on %s", what, err, attr)
+		}
+	}
+	put(map[string]types.AttributeValue{"PK": sv("E#e1"), "SK": sv("#META"), "entity_id": sv("e1"), "created_at": sv("yesterday")})
+	_, err := tbl.GetEntity(ctx, "e1")
+	check("entity with a string created_at", err, "created_at")
+
+	put(map[string]types.AttributeValue{"PK": sv("SYSTEM"), "SK": sv("L#"), "limits": &types.AttributeValueMemberL{Value: []types.AttributeValue{
+		&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"name": sv("rpm"), "capacity": nv("1.5")}}}}})
+	_, err = tbl.GetLimits(ctx, storage.Scope{})
+	check("limits with a fractional capacity", err, "capacity")
+
+	put(map[string]types.AttributeValue{"PK": sv("B#k"), "SK": sv("B#r"), "acq": sv("1")})
+	_, err = tbl.GetBucket(ctx, "k", "r")
+	check("bucket with a string acq", err, "acq")
+	put(map[string]types.AttributeValue{"PK": sv("B#k"), "SK": sv("B#r"), "e#rpm": nv("1"), "k#rpm": sv("1/1/1"), "u#rpm": nv("0.5")})
+	_, err = tbl.GetBucket(ctx, "k", "r")
+	check("bucket with a fractional u#", err, "u#rpm")
+
+	_, err = storage.DecodeLease(map[string]types.AttributeValue{"state": sv("open"), "expires_at": &types.AttributeValueMemberBOOL{Value: true}})
+	check("lease with a boolean expires_at", err, "expires_at")
+	if err != nil && strings.Contains(err.Error(), "types.") {
+		t.Errorf("the message names a Go type: %v", err)
 	}
 }
