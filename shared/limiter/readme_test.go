@@ -13,30 +13,33 @@ import (
 
 // TestReadmeExamples keeps the README's code true: every block marked
 // <!-- example: Name --> must appear line by line, in order (ignoring indentation and blank
-// lines), in the function Name of example_test.go, which go test compiles and runs.
+// lines), in the function Name of this package's or package client's example_test.go, which
+// go test compiles and runs.
 func TestReadmeExamples(t *testing.T) {
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile("example_test.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "example_test.go", src, parser.ParseComments)
-	if err != nil {
-		t.Fatal(err)
-	}
 	bodies := map[string][]string{}
-	for _, d := range f.Decls {
-		if fn, ok := d.(*ast.FuncDecl); ok && fn.Body != nil {
-			bodies[fn.Name.Name] = lines(string(src[fset.Position(fn.Body.Pos()).Offset:fset.Position(fn.Body.End()).Offset]))
+	for _, file := range []string{"example_test.go", filepath.Join("..", "..", "client", "example_test.go")} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, file, src, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Body != nil {
+				bodies[fn.Name.Name] = lines(string(src[fset.Position(fn.Body.Pos()).Offset:fset.Position(fn.Body.End()).Offset]))
+			}
 		}
 	}
 	blocks := regexp.MustCompile("(?s)<!-- example: (\\w+) -->\\n```go\\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
-	if len(blocks) < 5 {
-		t.Fatalf("found %d marked README blocks, want at least 5", len(blocks))
+	if len(blocks) < 6 {
+		t.Fatalf("found %d marked README blocks, want at least 6", len(blocks))
 	}
 	for _, b := range blocks {
 		name, want := b[1], lines(b[2])
