@@ -2,13 +2,17 @@ package usage_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
@@ -128,5 +132,102 @@ func TestReconcileAfterLostRecords(t *testing.T) {
 		if f.Changed {
 			t.Errorf("second run changed %s %s: %+v -> %+v", f.Window, f.WindowStart, f.Was, f.Now)
 		}
+	}
+}
+
+// hooked calls before ahead of the first PutItem it forwards (the aggregator writing while a
+// reconciliation runs) and, with lose, reports that put as failed after DynamoDB applied it (a
+// reply that never came).
+type hooked struct {
+	*dynamodb.Client
+	before func()
+	lose   bool
+	puts   int
+}
+
+func (h *hooked) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	h.puts++
+	if h.puts == 1 && h.before != nil {
+		h.before()
+	}
+	out, err := h.Client.PutItem(ctx, in, opts...)
+	if h.puts == 1 && h.lose && err == nil {
+		return nil, errors.New("injected: the response was lost after DynamoDB applied the write")
+	}
+	return out, err
+}
+
+// reconcileSetup writes two changes of k1/gpt-4 at 10:01 and 10:02 and the snapshots of the
+// first only (the second was given up), and returns the table and the second change's bucket.
+func reconcileSetup(t *testing.T, client *dynamodb.Client) (*storage.Table, *storage.Bucket) {
+	t.Helper()
+	ctx := context.Background()
+	tbl := ddbtest.NewTable(t, client)
+	hour := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	writeChanges(t, tbl, []time.Time{hour.Add(time.Minute)}, []int64{2000})
+	first, err := tbl.GetBucket(ctx, "k1", "gpt-4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := params["tpm"]
+	second, err := tbl.WriteBuckets(ctx, []storage.BucketWrite{{EntityID: "k1", Resource: "gpt-4", Now: hour.Add(2 * time.Minute).UnixMilli(), Acquires: 1,
+		Limits: []storage.LimitWrite{{Name: "tpm", Mode: storage.Add, Params: p, Value: p.Delta(1), Consumed: 3000}}}}, storage.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range storage.Windows() {
+		err := tbl.AddUsage(ctx, storage.UsageWrite{EntityID: "k1", Resource: "gpt-4", Window: w, WindowStart: w.Start(first.UpdatedAt),
+			Counters: map[string]tokenbucket.Int128{"tpm": tokenbucket.I128(2000)}, Acquires: 1,
+			FirstVersion: first.Version, LastVersion: first.Version, LastAt: first.UpdatedAt,
+			Totals: map[string]tokenbucket.Int128{"tpm": first.Limits["tpm"].Consumed}, TotalAcquires: 1, Expires: 1, Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tbl, second[0]
+}
+
+// The aggregator writes a snapshot between the reconciliation's read and its write: the write's
+// condition fails, nothing is overwritten, the error says to run again, and running again ends
+// exact. A response lost after DynamoDB applied the write: the retry finds nothing to change.
+func TestReconcileRaces(t *testing.T) {
+	ctx := context.Background()
+	client := ddbtest.Client(t)
+	day := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+
+	tbl, second := reconcileSetup(t, client)
+	h := &hooked{Client: client}
+	h.before = func() { // the second change arrives at the aggregator meanwhile
+		w := storage.UsageWrite{EntityID: "k1", Resource: "gpt-4", Window: storage.WindowHourly, WindowStart: storage.WindowHourly.Start(second.UpdatedAt),
+			Counters: map[string]tokenbucket.Int128{"tpm": tokenbucket.I128(3000)}, Acquires: 1,
+			FirstVersion: second.Version, LastVersion: second.Version, LastAt: second.UpdatedAt,
+			Totals: map[string]tokenbucket.Int128{"tpm": second.Limits["tpm"].Consumed}, TotalAcquires: 2, Expires: 1}
+		if err := tbl.AddUsage(ctx, w); err != nil {
+			t.Error(err)
+		}
+	}
+	_, err := usage.NewReconciler(storage.New(h, tbl.Name()), 0).Reconcile(ctx, "k1", "gpt-4", day, false)
+	var conflict *storage.UsageConflictError
+	if !errors.As(err, &conflict) || !strings.Contains(err.Error(), "run again") {
+		t.Fatalf("reconcile during an aggregator write: %v", err)
+	}
+	if _, err := usage.NewReconciler(tbl, 0).Reconcile(ctx, "k1", "gpt-4", day, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := usageOf(t, tbl, day); got["10"] != [2]int64{5000, 2} || got["daily"] != [2]int64{5000, 2} {
+		t.Fatalf("after running again: %v", got)
+	}
+
+	tbl, _ = reconcileSetup(t, client)
+	lost := &hooked{Client: client, lose: true}
+	if _, err := usage.NewReconciler(storage.New(lost, tbl.Name()), 0).Reconcile(ctx, "k1", "gpt-4", day, false); err == nil {
+		t.Fatal("a lost response was not reported")
+	}
+	again, err := usage.NewReconciler(tbl, 0).Reconcile(ctx, "k1", "gpt-4", day, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := usageOf(t, tbl, day); got["10"] != [2]int64{5000, 2} || got["daily"] != [2]int64{5000, 2} {
+		t.Fatalf("after a lost response and a retry: %v %+v", got, again)
 	}
 }
