@@ -76,23 +76,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, entity, resource string, day
 	start := Daily.Start(day.UnixMilli())
 	end := start + Daily.Millis() - 1
 	out := &Reconciliation{EntityID: entity, Resource: resource, Day: time.UnixMilli(start).UTC()}
-	hours, err := r.table.ReadUsage(ctx, entity, resource, Hourly, start, end, false, 0)
+	hours, daily, bucket, err := r.read(ctx, entity, resource, start, end)
 	if err != nil {
 		return nil, err
-	}
-	daily, err := r.table.ReadUsage(ctx, entity, resource, Daily, start, start, false, 1)
-	if err != nil {
-		return nil, err
-	}
-	bucket, err := r.table.GetBucket(ctx, entity, resource)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range append(hours[:len(hours):len(hours)], daily...) {
-		if s.AppliedVersion == 0 || s.TotalsVersion == 0 {
-			return nil, fmt.Errorf("usage: reconcile %s/%s: the %s snapshot of %s was written before bucket versions and holds no running totals",
-				entity, resource, s.Window, storage.FormatWindowStart(s.WindowStart))
-		}
 	}
 	ends := lastPerHour(hours, daily, bucket, start, end)
 	if len(ends) == 0 {
@@ -138,6 +124,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, entity, resource string, day
 		}
 	}
 	return out, nil
+}
+
+// read returns the day's hourly and daily snapshots and the bucket item, refusing snapshots
+// that hold no running totals (written before bucket versions).
+func (r *Reconciler) read(ctx context.Context, entity, resource string, start, end int64) (hours, daily []storage.UsageSnapshot, b *storage.Bucket, err error) {
+	if hours, err = r.table.ReadUsage(ctx, entity, resource, Hourly, start, end, false, 0); err != nil {
+		return nil, nil, nil, err
+	}
+	if daily, err = r.table.ReadUsage(ctx, entity, resource, Daily, start, start, false, 1); err != nil {
+		return nil, nil, nil, err
+	}
+	if b, err = r.table.GetBucket(ctx, entity, resource); err != nil {
+		return nil, nil, nil, err
+	}
+	for _, s := range append(hours[:len(hours):len(hours)], daily...) {
+		if s.AppliedVersion == 0 || s.TotalsVersion == 0 {
+			return nil, nil, nil, fmt.Errorf("usage: reconcile %s/%s: the %s snapshot of %s was written before bucket versions and holds no running totals",
+				entity, resource, s.Window, storage.FormatWindowStart(s.WindowStart))
+		}
+	}
+	return hours, daily, b, nil
 }
 
 // lastPerHour returns, per hour of [start, end] that saw a change, the observation of the
