@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -31,6 +32,15 @@ const (
 
 // VersionBase is the factor from a new item's write time (Unix ms) to its first version − 1.
 const VersionBase = 1_000_000
+
+// versionBase returns a new item's first version − 1 for a write at now (Unix ms): now in ns,
+// or 0 for a time before 1970 or after 2262, which 64 bits cannot scale.
+func versionBase(now int64) int64 {
+	if now < 0 || now > (math.MaxInt64-1)/VersionBase {
+		return 0
+	}
+	return now * VersionBase
+}
 
 // LimitState is one limit as stored in a bucket item.
 type LimitState struct {
@@ -262,7 +272,7 @@ func ParseParams(v string) (tokenbucket.Params, error) {
 // the item as it was.
 func (t *Table) bucketUpdate(w BucketWrite) *types.Update {
 	names := map[string]string{"#ts": AttrUpdatedAt, "#ver": AttrVersion}
-	values := map[string]types.AttributeValue{":ts": num(w.Now), ":ver0": num(w.Now * VersionBase), ":one": num(1)}
+	values := map[string]types.AttributeValue{":ts": num(w.Now), ":ver0": num(versionBase(w.Now)), ":one": num(1)}
 	set := []string{"#ts = :ts", "#ver = if_not_exists(#ver, :ver0) + :one"}
 	var add, cond []string
 	for i, l := range w.Limits {
