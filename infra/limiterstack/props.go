@@ -85,10 +85,13 @@ type Props struct {
 	StreamBatchSize int
 	// StreamBatchingWindow is how long the event source mapping gathers records (default 5 s).
 	StreamBatchingWindow time.Duration
-	// StreamRetryAttempts bounds the retries of a failing batch (default 5).
+	// StreamRetryAttempts bounds the retries of a failing batch; -1 (the default) retries until
+	// the batch's records are StreamMaxRecordAge old. Snapshot writes are idempotent, so a
+	// retry never counts twice.
 	StreamRetryAttempts int
-	// StreamMaxRecordAge discards records older than this to the dead-letter queue (default 6 h,
-	// leaving 18 h of the stream's 24 h retention to replay them).
+	// StreamMaxRecordAge sends the position of records older than this to the dead-letter queue
+	// instead of retrying them (default 18 h: a day of retries for an outage, and 6 h of the
+	// stream's 24 h retention left to read the records named in the DLQ; see docs/deploy.md).
 	StreamMaxRecordAge time.Duration
 
 	// Alarms creates the CloudWatch alarms (context `alarms`, default true).
@@ -121,8 +124,8 @@ func DefaultProps() Props {
 		ThrottleBurstLimit:    2000,
 		StreamBatchSize:       100,
 		StreamBatchingWindow:  5 * time.Second,
-		StreamRetryAttempts:   5,
-		StreamMaxRecordAge:    6 * time.Hour,
+		StreamRetryAttempts:   -1,
+		StreamMaxRecordAge:    18 * time.Hour,
 		Alarms:                true,
 	}
 }
@@ -322,11 +325,13 @@ func (p *Props) Validate() error {
 	if p.StreamBatchingWindow < 0 || p.StreamBatchingWindow > 5*time.Minute {
 		return fmt.Errorf("StreamBatchingWindow %v must be between 0 and 5m", p.StreamBatchingWindow)
 	}
-	if p.StreamRetryAttempts < 0 || p.StreamRetryAttempts > 10000 {
-		return fmt.Errorf("StreamRetryAttempts %d must be between 0 and 10000", p.StreamRetryAttempts)
+	if p.StreamRetryAttempts < -1 || p.StreamRetryAttempts > 10000 {
+		return fmt.Errorf("StreamRetryAttempts %d must be -1 (until StreamMaxRecordAge) or between 0 and 10000", p.StreamRetryAttempts)
 	}
-	if p.StreamMaxRecordAge < time.Minute || p.StreamMaxRecordAge > 7*24*time.Hour {
-		return fmt.Errorf("StreamMaxRecordAge %v must be between 1m and 7 days", p.StreamMaxRecordAge)
+	// A DynamoDB stream keeps records 24 h: an older maximum age would never apply, and the
+	// records of a DLQ message could no longer be read.
+	if p.StreamMaxRecordAge < time.Minute || p.StreamMaxRecordAge >= 24*time.Hour || p.StreamMaxRecordAge%time.Second != 0 {
+		return fmt.Errorf("StreamMaxRecordAge %v must be whole seconds from 1m to under 24h (the stream's retention)", p.StreamMaxRecordAge)
 	}
 	switch p.RemovalPolicy {
 	case awscdk.RemovalPolicy_RETAIN, awscdk.RemovalPolicy_DESTROY:

@@ -32,7 +32,7 @@ func TestDefaultProps(t *testing.T) {
 	equal(t, "Tracing", p.Tracing, false)
 	equal(t, "throttle", []int{p.ThrottleRateLimit, p.ThrottleBurstLimit}, []int{1000, 2000})
 	equal(t, "stream", []any{p.StreamBatchSize, p.StreamBatchingWindow, p.StreamRetryAttempts, p.StreamMaxRecordAge},
-		[]any{100, 5 * time.Second, 5, 6 * time.Hour})
+		[]any{100, 5 * time.Second, -1, 18 * time.Hour})
 	equal(t, "Alarms", p.Alarms, true)
 	equal(t, "AlarmTopicArn", p.AlarmTopicArn, "")
 }
@@ -135,7 +135,7 @@ func TestValidate(t *testing.T) {
 		"batch size":         {func(p *Props) { p.StreamBatchSize = 0 }, "StreamBatchSize"},
 		"batching window":    {func(p *Props) { p.StreamBatchingWindow = 10 * time.Minute }, "StreamBatchingWindow"},
 		"retries":            {func(p *Props) { p.StreamRetryAttempts = -2 }, "StreamRetryAttempts"},
-		"record age":         {func(p *Props) { p.StreamMaxRecordAge = 8 * 24 * time.Hour }, "StreamMaxRecordAge"},
+		"record age":         {func(p *Props) { p.StreamMaxRecordAge = 24 * time.Hour }, "StreamMaxRecordAge"},
 		"removal policy":     {func(p *Props) { p.RemovalPolicy = awscdk.RemovalPolicy_SNAPSHOT }, "RemovalPolicy"},
 		"API name":           {func(p *Props) { p.APIName = "" }, "APIName"},
 		"alarm topic ARN":    {func(p *Props) { p.AlarmTopicArn = "not-an-arn" }, `alarmTopicArn "not-an-arn"`},

@@ -189,8 +189,10 @@ func TestTableSchemaMatchesStorage(t *testing.T) {
 		}
 		equal(t, "storage."+name, mine, theirs)
 	}
-	equal(t, "acquire partitions", AcquireWritablePrefixes, []string{consts["PrefixBucket"], consts["PrefixLease"]})
-	equal(t, "aggregator partitions", AggregatorWritablePrefixes, []string{consts["PrefixUsage"], consts["PrefixAgg"]})
+	equal(t, "acquire partitions", AcquireWritablePartitions, []string{consts["PrefixBucket"] + "*", consts["PrefixLease"] + "*"})
+	equal(t, "admin partitions", AdminWritablePartitions, []string{consts["PrefixEntity"] + "*", consts["PrefixResource"] + "*", consts["KeySystem"]})
+	equal(t, "admin bucket cleanup", AdminBucketCleanupPartitions, []string{consts["PrefixBucket"] + "*"})
+	equal(t, "aggregator partitions", AggregatorWritablePartitions, []string{consts["PrefixUsage"] + "*"})
 
 	// The stack declares GSI1 ALL and GSI2 INCLUDE GSI2NonKeyAttributes (TestTable).
 	equal(t, "index projections in storage.TableDefinition", indexProjections(files), map[string]projection{

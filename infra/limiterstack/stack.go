@@ -47,16 +47,6 @@ const (
 // to the acquire path.
 var GSI2NonKeyAttributes = []string{"entity_id", "resource", "window", "window_start", "counters", "acquires"}
 
-// Partition-key prefixes each function may write (see docs/design.md): IAM's
-// dynamodb:LeadingKeys condition can restrict by partition key only, and the key layout puts
-// each writer's items in partitions of their own.
-var (
-	// AcquireWritablePrefixes are bucket and lease partitions.
-	AcquireWritablePrefixes = []string{"B#", "LEASE#"}
-	// AggregatorWritablePrefixes are usage snapshot and aggregator state partitions.
-	AggregatorWritablePrefixes = []string{"U#", "AGG#"}
-)
-
 // BucketKeyPrefix is the partition-key prefix of bucket items, the only items whose changes the
 // aggregator consumes.
 const BucketKeyPrefix = "B#"
@@ -84,6 +74,8 @@ type LimiterStack struct {
 	InvokeAcquirePolicy awsiam.ManagedPolicy
 	// DeadLetterQueue receives the stream positions of batches the aggregator gave up on.
 	DeadLetterQueue awssqs.Queue
+	// StreamMapping is the aggregator's event source mapping on the table's stream.
+	StreamMapping awslambda.EventSourceMapping
 	// Alarms maps an alarm's id (see alarms.go) to the alarm; empty when Props.Alarms is false.
 	Alarms map[string]awscloudwatch.Alarm
 }
@@ -259,7 +251,7 @@ func (s *LimiterStack) addFunctions() {
 func (s *LimiterStack) addAggregatorStream() {
 	p := s.Props
 	// The DLQ receives the stream position (shard, sequence numbers) of a batch the aggregator
-	// gave up on, not the records: replay within the stream's 24 h retention.
+	// gave up on, not the records; docs/deploy.md has the runbook.
 	s.DeadLetterQueue = awssqs.NewQueue(s.Stack, jsii.String("AggregatorDLQ"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
@@ -269,14 +261,16 @@ func (s *LimiterStack) addAggregatorStream() {
 	fn := s.Functions[FunctionAggregator]
 	// An explicit event source mapping rather than awslambdaeventsources.DynamoEventSource:
 	// that one grants dynamodb:ListStreams on "*", and the role here is scoped to the stream.
-	fn.AddEventSourceMapping(jsii.String("TableStream"), &awslambda.EventSourceMappingOptions{
+	opts := &awslambda.EventSourceMappingOptions{
 		EventSourceArn:   s.Table.TableStreamArn(),
 		StartingPosition: awslambda.StartingPosition_TRIM_HORIZON,
-		// Only bucket changes carry usage; entity, limit, lease and snapshot writes (including
-		// the aggregator's own) are filtered out before they cost an invocation.
+		// Only inserts and updates of bucket items carry usage: a REMOVE (entity deleted, TTL)
+		// consumes nothing and the aggregator skips it, and entity, limit, lease and snapshot
+		// writes (including the aggregator's own) carry none; they are filtered out before they
+		// cost an invocation.
 		Filters: &[]*map[string]interface{}{
 			awslambda.FilterCriteria_Filter(&map[string]interface{}{
-				"eventName": awslambda.FilterRule_Or(jsii.String("INSERT"), jsii.String("MODIFY"), jsii.String("REMOVE")),
+				"eventName": awslambda.FilterRule_Or(jsii.String("INSERT"), jsii.String("MODIFY")),
 				"dynamodb": map[string]interface{}{
 					"Keys": map[string]interface{}{
 						AttrPK: map[string]interface{}{"S": awslambda.FilterRule_BeginsWith(jsii.String(BucketKeyPrefix))},
@@ -291,10 +285,22 @@ func (s *LimiterStack) addAggregatorStream() {
 		// good records are not retried.
 		BisectBatchOnError:      jsii.Bool(true),
 		ReportBatchItemFailures: jsii.Bool(true),
-		RetryAttempts:           jsii.Number(float64(p.StreamRetryAttempts)),
-		MaxRecordAge:            awscdk.Duration_Seconds(jsii.Number(p.StreamMaxRecordAge.Seconds())),
-		OnFailure:               awslambdaeventsources.NewSqsDlq(s.DeadLetterQueue),
-	})
+		// Snapshot writes are idempotent (shared/usage: agg_seq), so retrying costs nothing but
+		// time: a failing batch is retried until its records are StreamMaxRecordAge old, and
+		// only then does its position go to the DLQ.
+		MaxRecordAge: awscdk.Duration_Seconds(jsii.Number(p.StreamMaxRecordAge.Seconds())),
+		OnFailure:    awslambdaeventsources.NewSqsDlq(s.DeadLetterQueue),
+	}
+	if p.StreamRetryAttempts >= 0 {
+		opts.RetryAttempts = jsii.Number(float64(p.StreamRetryAttempts))
+	}
+	s.StreamMapping = fn.AddEventSourceMapping(jsii.String("TableStream"), opts)
+	if p.StreamRetryAttempts < 0 {
+		// CDK accepts 0..10000 only; -1 (retry until the record's maximum age) is said
+		// explicitly in the template rather than left to the service default.
+		s.StreamMapping.Node().DefaultChild().(awscdk.CfnResource).AddPropertyOverride(
+			jsii.String("MaximumRetryAttempts"), jsii.Number(-1))
+	}
 }
 
 // Route is one route of the HTTP API.

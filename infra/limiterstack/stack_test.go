@@ -234,8 +234,8 @@ func TestAggregatorEventSource(t *testing.T) {
 		equal(t, "BatchSize", p["BatchSize"], 100.0)
 		equal(t, "MaximumBatchingWindowInSeconds", p["MaximumBatchingWindowInSeconds"], 5.0)
 		equal(t, "BisectBatchOnFunctionError", p["BisectBatchOnFunctionError"], true)
-		equal(t, "MaximumRetryAttempts", p["MaximumRetryAttempts"], 5.0)
-		equal(t, "MaximumRecordAgeInSeconds", p["MaximumRecordAgeInSeconds"], 21600.0)
+		equal(t, "MaximumRetryAttempts", p["MaximumRetryAttempts"], -1.0)
+		equal(t, "MaximumRecordAgeInSeconds", p["MaximumRecordAgeInSeconds"], 64800.0)
 		equal(t, "FunctionResponseTypes", p["FunctionResponseTypes"], anys("ReportBatchItemFailures"))
 		equal(t, "DestinationConfig", p["DestinationConfig"], map[string]any{
 			"OnFailure": map[string]any{"Destination": getAtt(dlqID, "Arn")},
@@ -249,7 +249,7 @@ func TestAggregatorEventSource(t *testing.T) {
 			t.Fatalf("filter pattern: %v", err)
 		}
 		equal(t, "filter pattern", pattern, map[string]any{
-			"eventName": anys("INSERT", "MODIFY", "REMOVE"),
+			"eventName": anys("INSERT", "MODIFY"),
 			"dynamodb": map[string]any{"Keys": map[string]any{"PK": map[string]any{
 				"S": []any{map[string]any{"prefix": "B#"}},
 			}}},
@@ -259,7 +259,7 @@ func TestAggregatorEventSource(t *testing.T) {
 		f.tmpl.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), &map[string]any{
 			"FilterCriteria": map[string]any{"Filters": []any{map[string]any{
 				"Pattern": assertions.Match_SerializedJson(&map[string]any{
-					"eventName": anys("INSERT", "MODIFY", "REMOVE"),
+					"eventName": anys("INSERT", "MODIFY"),
 					"dynamodb":  map[string]any{"Keys": map[string]any{"PK": map[string]any{"S": []any{map[string]any{"prefix": "B#"}}}}},
 				}),
 			}}},
