@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -69,9 +71,16 @@ type LimiterStack struct {
 	API awsapigatewayv2.HttpApi
 	// Stage is the API's $default stage (throttling and access logs).
 	Stage awsapigatewayv2.HttpStage
-	// InvokeAcquirePolicy allows lambda:InvokeFunction on the acquire function only; attach it to
-	// the roles of other functions that call the limiter Lambda-to-Lambda.
-	InvokeAcquirePolicy awsiam.ManagedPolicy
+	// AcquireCallerPolicy allows calling the acquire function and nothing else: execute-api:Invoke
+	// on the acquire routes of the API, and lambda:InvokeFunction on the function. Attach it to
+	// the roles of the limiter's callers.
+	AcquireCallerPolicy awsiam.ManagedPolicy
+	// AdminPolicy allows execute-api:Invoke on the admin routes (entities, limits, usage).
+	AdminPolicy awsiam.ManagedPolicy
+	// ForbiddenMetric counts the API's 403 answers (IAM refused the caller), from its access logs.
+	ForbiddenMetric awscloudwatch.Metric
+	// Dashboard is the stack's CloudWatch dashboard.
+	Dashboard awscloudwatch.Dashboard
 	// DeadLetterQueue receives the stream positions of batches the aggregator gave up on.
 	DeadLetterQueue awssqs.Queue
 	// StreamMapping is the aggregator's event source mapping on the table's stream.
@@ -90,6 +99,9 @@ func New(scope constructs.Construct, id string, props Props) (*LimiterStack, err
 	if sp.Description == nil {
 		sp.Description = jsii.String("zae-limiter: token-bucket rate limiter on DynamoDB (acquire/admin API, stream aggregator)")
 	}
+	if sp.TerminationProtection == nil {
+		sp.TerminationProtection = jsii.Bool(props.TerminationProtection)
+	}
 	s := &LimiterStack{
 		Stack:     awscdk.NewStack(scope, jsii.String(id), &sp),
 		Props:     props,
@@ -98,14 +110,26 @@ func New(scope constructs.Construct, id string, props Props) (*LimiterStack, err
 		LogGroups: map[string]awslogs.LogGroup{},
 		Alarms:    map[string]awscloudwatch.Alarm{},
 	}
+	tags := awscdk.Tags_Of(s.Stack)
+	tags.Add(jsii.String("Project"), jsii.String("zae-limiter"), nil)
+	tags.Add(jsii.String("Environment"), jsii.String(props.Environment), nil)
+	keys := make([]string, 0, len(props.Tags))
+	for k := range props.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // a fixed order: the template must not change between runs
+	for _, k := range keys {
+		tags.Add(jsii.String(k), jsii.String(props.Tags[k]), nil)
+	}
 	s.addTable()
 	s.addFunctions()
 	s.addAggregatorStream()
 	s.addAPI()
-	s.addInvokePolicy()
+	s.addCallerPolicies()
 	if props.Alarms {
 		s.addAlarms()
 	}
+	s.addDashboard()
 	s.addOutputs()
 	s.addNagSuppressions()
 	return s, nil
@@ -202,8 +226,9 @@ func (s *LimiterStack) addFunctions() {
 	}
 	for _, spec := range specs {
 		env := map[string]*string{
-			"TABLE_NAME": s.Table.TableName(),
-			"LOG_LEVEL":  jsii.String(p.LogLevel),
+			"TABLE_NAME":        s.Table.TableName(),
+			"LOG_LEVEL":         jsii.String(p.LogLevel),
+			"METRICS_NAMESPACE": jsii.String(p.MetricsNamespace),
 		}
 		for k, v := range spec.env {
 			env[k] = jsii.String(v)
@@ -226,7 +251,7 @@ func (s *LimiterStack) addFunctions() {
 			Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
 			Resources: jsii.Strings(*logGroup.LogGroupArn()),
 		}))
-		fn := awslambda.NewFunction(s.Stack, jsii.String(spec.id+"Function"), &awslambda.FunctionProps{
+		props := &awslambda.FunctionProps{
 			Description: jsii.String(spec.description),
 			// A custom runtime running the bootstrap built by `make build`
 			// (GOOS=linux GOARCH=arm64 CGO_ENABLED=0 -tags lambda.norpc).
@@ -240,7 +265,19 @@ func (s *LimiterStack) addFunctions() {
 			Role:         role,
 			LogGroup:     logGroup,
 			Tracing:      tracing,
-		})
+		}
+		if p.LogFormat == "JSON" {
+			props.LoggingFormat = awslambda.LoggingFormat_JSON
+			// Lambda filters JSON lines by their "level"; an EMF metrics line has none and
+			// counts as INFO, so any level above TRACE would drop metrics. LOG_LEVEL filters
+			// the functions' own lines.
+			props.ApplicationLogLevelV2 = awslambda.ApplicationLogLevel_TRACE
+			props.SystemLogLevelV2 = awslambda.SystemLogLevel_INFO
+		}
+		if spec.name == FunctionAcquire && p.AcquireReservedConcurrency > 0 {
+			props.ReservedConcurrentExecutions = jsii.Number(float64(p.AcquireReservedConcurrency))
+		}
+		fn := awslambda.NewFunction(s.Stack, jsii.String(spec.id+"Function"), props)
 		s.Functions[spec.name] = fn
 		s.Roles[spec.name] = role
 		s.LogGroups[spec.name] = logGroup
@@ -349,6 +386,7 @@ func (a *accessLogSettings) Format() awsapigateway.AccessLogFormat { return a.fo
 // AccessLogFields are the JSON access log fields and the HTTP API context variables they hold.
 // The caller's identity (IAM) is there because IAM authorization is the API's only gate.
 var AccessLogFields = map[string]string{
+	"apiId":              "$context.apiId",
 	"requestId":          "$context.requestId",
 	"requestTime":        "$context.requestTime",
 	"ip":                 "$context.identity.sourceIp",
@@ -388,7 +426,7 @@ func (s *LimiterStack) addAPI() {
 		panic(err) // a map of strings always marshals
 	}
 	s.Stage = s.API.AddStage(jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageOptions{
-		StageName:  jsii.String("$default"),
+		StageName:  jsii.String(p.StageName),
 		AutoDeploy: jsii.Bool(true),
 		Throttle: &awsapigatewayv2.ThrottleSettings{
 			RateLimit:  jsii.Number(float64(p.ThrottleRateLimit)),
@@ -411,6 +449,24 @@ func (s *LimiterStack) addAPI() {
 				ScopePermissionToRoute: jsii.Bool(false),
 			})
 	}
+	// 403s never reach a function (API Gateway refuses the signature or the caller's IAM
+	// permissions): count them from the access logs, per API.
+	awslogs.NewMetricFilter(s.Stack, jsii.String("ApiForbiddenFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        accessLogs,
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.status"), jsii.String("="), jsii.String("403")),
+		MetricNamespace: jsii.String(p.MetricsNamespace),
+		MetricName:      jsii.String(MetricForbidden),
+		MetricValue:     jsii.String("1"),
+		Dimensions:      &map[string]*string{"ApiId": jsii.String("$.apiId")},
+		Unit:            awscloudwatch.Unit_COUNT,
+	})
+	s.ForbiddenMetric = awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String(p.MetricsNamespace),
+		MetricName:    jsii.String(MetricForbidden),
+		DimensionsMap: &map[string]*string{"ApiId": s.API.ApiId()},
+		Statistic:     jsii.String("Sum"),
+		Period:        awscdk.Duration_Minutes(jsii.Number(5)),
+	})
 	iamAuth := awsapigatewayv2authorizers.NewHttpIamAuthorizer()
 	for _, r := range Routes() {
 		s.API.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
@@ -423,14 +479,57 @@ func (s *LimiterStack) addAPI() {
 	}
 }
 
-func (s *LimiterStack) addInvokePolicy() {
-	s.InvokeAcquirePolicy = awsiam.NewManagedPolicy(s.Stack, jsii.String("InvokeAcquirePolicy"), &awsiam.ManagedPolicyProps{
-		Description: jsii.String("Allows invoking the zae-limiter acquire function (Lambda-to-Lambda) and nothing else"),
+// executeAPIPath turns a route's path into the path of an execute-api ARN: each {param} or
+// {proxy+} segment becomes *, which matches any segment(s) of a concrete request.
+func executeAPIPath(path string) string {
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if strings.HasPrefix(seg, "{") {
+			segs[i] = "*"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// routeARNs returns the execute-api ARNs of fn's routes on the stack's stage.
+func (s *LimiterStack) routeARNs(fn string) []string {
+	var arns []string
+	for _, r := range Routes() {
+		if r.Function != fn {
+			continue
+		}
+		method := string(r.Method)
+		if r.Method == awsapigatewayv2.HttpMethod_ANY {
+			method = "*"
+		}
+		arns = append(arns, *s.API.ArnForExecuteApi(jsii.String(method), jsii.String(executeAPIPath(r.Path)), jsii.String(s.Props.StageName)))
+	}
+	return arns
+}
+
+func (s *LimiterStack) addCallerPolicies() {
+	s.AcquireCallerPolicy = awsiam.NewManagedPolicy(s.Stack, jsii.String("AcquireCallerPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Allows calling the zae-limiter acquire API (SigV4) and invoking its function (Lambda-to-Lambda), nothing else"),
 		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("CallAcquireRoutes"),
+				Actions:   jsii.Strings("execute-api:Invoke"),
+				Resources: jsii.Strings(s.routeARNs(FunctionAcquire)...),
+			}),
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:       jsii.String("InvokeAcquireFunction"),
 				Actions:   jsii.Strings("lambda:InvokeFunction"),
 				Resources: jsii.Strings(*s.Functions[FunctionAcquire].FunctionArn()),
+			}),
+		},
+	})
+	s.AdminPolicy = awsiam.NewManagedPolicy(s.Stack, jsii.String("AdminPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Allows calling the zae-limiter admin API (entities, stored limits, usage) with SigV4"),
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("CallAdminRoutes"),
+				Actions:   jsii.Strings("execute-api:Invoke"),
+				Resources: jsii.Strings(s.routeARNs(FunctionAdmin)...),
 			}),
 		},
 	})
@@ -444,13 +543,20 @@ func (s *LimiterStack) addOutputs() {
 		})
 	}
 	out("ApiUrl", "Base URL of the HTTP API (SigV4-signed requests, service execute-api)", s.Stage.Url())
+	out("ApiId", "HTTP API id (execute-api ARNs, API Gateway metrics)", s.API.ApiId())
 	out("TableName", "DynamoDB table name", s.Table.TableName())
+	out("TableArn", "DynamoDB table ARN", s.Table.TableArn())
 	out("TableStreamArn", "DynamoDB stream ARN (consumed by the aggregator)", s.Table.TableStreamArn())
 	out("AcquireFunctionArn", "Acquire function ARN (Lambda-to-Lambda calls)", s.Functions[FunctionAcquire].FunctionArn())
 	out("AdminFunctionArn", "Admin function ARN", s.Functions[FunctionAdmin].FunctionArn())
 	out("AggregatorFunctionArn", "Aggregator function ARN", s.Functions[FunctionAggregator].FunctionArn())
-	out("InvokeAcquirePolicyArn", "Managed policy allowing lambda:InvokeFunction on the acquire function", s.InvokeAcquirePolicy.ManagedPolicyArn())
-	out("AggregatorDLQUrl", "Dead-letter queue of the aggregator's stream mapping", s.DeadLetterQueue.QueueUrl())
+	out("AcquireCallerPolicyArn", "Managed policy for callers: the acquire routes (execute-api:Invoke) and lambda:InvokeFunction on the acquire function", s.AcquireCallerPolicy.ManagedPolicyArn())
+	out("AdminPolicyArn", "Managed policy for administrators: the admin routes (execute-api:Invoke)", s.AdminPolicy.ManagedPolicyArn())
+	out("AggregatorDLQUrl", "Dead-letter queue of the aggregator's stream mapping (see docs/deploy.md)", s.DeadLetterQueue.QueueUrl())
+	out("DashboardUrl", "CloudWatch dashboard of the limiter", awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://console.aws.amazon.com/cloudwatch/home?region="), awscdk.Aws_REGION(),
+		jsii.String("#dashboards:name="), s.Dashboard.DashboardName(),
+	}))
 }
 
 // alarmTopic returns the topic alarms notify, or nil.

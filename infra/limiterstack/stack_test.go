@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -71,9 +72,9 @@ func TestFunctions(t *testing.T) {
 		memory, timeout float64
 		env             map[string]any
 	}{
-		FunctionAcquire:    {256, 10, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO"}},
-		FunctionAdmin:      {256, 15, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO"}},
-		FunctionAggregator: {256, 60, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "SNAPSHOT_RETENTION_DAYS": "90"}},
+		FunctionAcquire:    {256, 10, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "ZaeLimiter"}},
+		FunctionAdmin:      {256, 15, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "ZaeLimiter"}},
+		FunctionAggregator: {256, 60, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "ZaeLimiter", "SNAPSHOT_RETENTION_DAYS": "90"}},
 	}
 	for _, name := range FunctionNames {
 		t.Run(name, func(t *testing.T) {
@@ -87,7 +88,12 @@ func TestFunctions(t *testing.T) {
 			equal(t, "Timeout", p["Timeout"], w.timeout)
 			equal(t, "Environment", p["Environment"], map[string]any{"Variables": w.env})
 			equal(t, "Role", p["Role"], getAtt(f.id(f.stack.Roles[name]), "Arn"))
-			equal(t, "LoggingConfig", p["LoggingConfig"], map[string]any{"LogGroup": ref(f.id(f.stack.LogGroups[name]))})
+			// JSON platform lines; Lambda never drops an application line (EMF lines have no level).
+			equal(t, "LoggingConfig", p["LoggingConfig"], map[string]any{"LogGroup": ref(f.id(f.stack.LogGroups[name])),
+				"LogFormat": "JSON", "ApplicationLogLevel": "TRACE", "SystemLogLevel": "INFO"})
+			if rc, ok := p["ReservedConcurrentExecutions"]; ok {
+				t.Errorf("reserved concurrency by default: %v", rc)
+			}
 			if tc, ok := p["TracingConfig"]; ok {
 				t.Errorf("tracing is on by default: %v", tc)
 			}
@@ -294,22 +300,44 @@ func jsonEqual(a, b any) bool {
 	return string(x) == string(y)
 }
 
-func TestInvokeAcquirePolicy(t *testing.T) {
+func TestCallerPolicies(t *testing.T) {
 	f := defaultStack(t)
-	id := f.id(f.stack.InvokeAcquirePolicy)
-	p := f.props(t, id)
-	equal(t, "statements", p["PolicyDocument"].(map[string]any)["Statement"], []any{map[string]any{
-		"Sid":      "InvokeAcquireFunction",
-		"Effect":   "Allow",
-		"Action":   "lambda:InvokeFunction",
-		"Resource": getAtt(f.id(f.stack.Functions[FunctionAcquire]), "Arn"),
-	}})
-	for _, k := range []string{"Roles", "Users", "Groups"} {
-		if v, ok := p[k]; ok {
-			t.Errorf("the invoke policy is attached (%s: %v); callers attach it", k, v)
+	apiID := f.id(f.stack.API)
+	route := func(method, path string) any {
+		return join("arn:", ref("AWS::Partition"), ":execute-api:", ref("AWS::Region"), ":", ref("AWS::AccountId"), ":", ref(apiID), "/$default/"+method+path)
+	}
+	stmt := func(sid, action string, resources ...any) any {
+		var res any = resources
+		if len(resources) == 1 {
+			res = resources[0]
+		}
+		return map[string]any{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": res}
+	}
+	for _, c := range []struct {
+		policy constructs.IConstruct
+		want   []any
+	}{
+		{f.stack.AcquireCallerPolicy, []any{
+			stmt("CallAcquireRoutes", "execute-api:Invoke", route("POST", "/v1/acquire"), route("POST", "/v1/leases/*/*"),
+				route("POST", "/v1/available"), route("POST", "/v1/time-until-available")),
+			stmt("InvokeAcquireFunction", "lambda:InvokeFunction", getAtt(f.id(f.stack.Functions[FunctionAcquire]), "Arn")),
+		}},
+		{f.stack.AdminPolicy, []any{
+			stmt("CallAdminRoutes", "execute-api:Invoke",
+				route("*", "/v1/entities"), route("*", "/v1/entities/*"), route("*", "/v1/resources"),
+				route("*", "/v1/resources/*"), route("*", "/v1/system"), route("*", "/v1/system/*")),
+		}},
+	} {
+		id := f.id(c.policy)
+		p := f.props(t, id)
+		equal(t, id+" statements", p["PolicyDocument"].(map[string]any)["Statement"], c.want)
+		for _, k := range []string{"Roles", "Users", "Groups"} {
+			if v, ok := p[k]; ok {
+				t.Errorf("%s is attached (%s: %v); callers attach it", id, k, v)
+			}
 		}
 	}
-	equal(t, "managed policies", len(f.resources("AWS::IAM::ManagedPolicy")), 1)
+	equal(t, "managed policies", len(f.resources("AWS::IAM::ManagedPolicy")), 2)
 }
 
 func TestOutputs(t *testing.T) {
@@ -325,15 +353,22 @@ func TestOutputs(t *testing.T) {
 	}
 	fn := func(name string) any { return getAtt(f.id(f.stack.Functions[name]), "Arn") }
 	tableID := f.id(f.stack.Table)
+	apiID := f.id(f.stack.API)
+	equal(t, "ApiId", value("ApiId"), ref(apiID))
 	equal(t, "TableName", value("TableName"), ref(tableID))
+	equal(t, "TableArn", value("TableArn"), getAtt(tableID, "Arn"))
 	equal(t, "TableStreamArn", value("TableStreamArn"), getAtt(tableID, "StreamArn"))
 	equal(t, "AcquireFunctionArn", value("AcquireFunctionArn"), fn(FunctionAcquire))
 	equal(t, "AdminFunctionArn", value("AdminFunctionArn"), fn(FunctionAdmin))
 	equal(t, "AggregatorFunctionArn", value("AggregatorFunctionArn"), fn(FunctionAggregator))
-	equal(t, "InvokeAcquirePolicyArn", value("InvokeAcquirePolicyArn"), ref(f.id(f.stack.InvokeAcquirePolicy)))
+	equal(t, "AcquireCallerPolicyArn", value("AcquireCallerPolicyArn"), ref(f.id(f.stack.AcquireCallerPolicy)))
+	equal(t, "AdminPolicyArn", value("AdminPolicyArn"), ref(f.id(f.stack.AdminPolicy)))
 	equal(t, "AggregatorDLQUrl", value("AggregatorDLQUrl"), ref(f.id(f.stack.DeadLetterQueue)))
-	equal(t, "ApiUrl", value("ApiUrl"), join("https://", ref(f.id(f.stack.API)), ".execute-api.",
+	equal(t, "ApiUrl", value("ApiUrl"), join("https://", ref(apiID), ".execute-api.",
 		ref("AWS::Region"), ".", ref("AWS::URLSuffix"), "/"))
+	equal(t, "DashboardUrl", value("DashboardUrl"), join("https://console.aws.amazon.com/cloudwatch/home?region=",
+		ref("AWS::Region"), "#dashboards:name=", ref(f.id(f.stack.Dashboard))))
+	equal(t, "output count", len(outputs), 12)
 	check(t, "HasOutput", func() {
 		f.tmpl.HasOutput(jsii.String("TableName"), &map[string]any{"Value": ref(tableID)})
 	})
