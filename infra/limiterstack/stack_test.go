@@ -399,6 +399,28 @@ func TestCustomSettings(t *testing.T) {
 		equal(t, id+" DeletionPolicy", g["DeletionPolicy"], "Delete")
 	}
 	equal(t, "DLQ DeletionPolicy", f.resource(t, f.id(f.stack.DeadLetterQueue))["DeletionPolicy"], "Delete")
+	equal(t, "termination protection", *f.stack.TerminationProtection(), true)
+	equal(t, "table tags", tp["Tags"], []any{
+		map[string]any{"Key": "Environment", "Value": "production"},
+		map[string]any{"Key": "Project", "Value": "zae-limiter"},
+		map[string]any{"Key": "team", "Value": "limits"},
+	})
+	equal(t, "stage name", f.props(t, f.id(f.stack.Stage))["StageName"], "live")
+	acq := f.props(t, f.id(f.stack.Functions[FunctionAcquire]))
+	equal(t, "acquire reserved concurrency", acq["ReservedConcurrentExecutions"], 100.0)
+	equal(t, "text logs", acq["LoggingConfig"], map[string]any{"LogGroup": ref(f.id(f.stack.LogGroups[FunctionAcquire]))})
+	equal(t, "metrics namespace", acq["Environment"].(map[string]any)["Variables"].(map[string]any)["METRICS_NAMESPACE"], "Limits/Custom")
+	if _, ok := f.props(t, f.id(f.stack.Functions[FunctionAdmin]))["ReservedConcurrentExecutions"]; ok {
+		t.Error("the admin function has reserved concurrency")
+	}
+	// The caller policy names the live stage.
+	stmts := f.props(t, f.id(f.stack.AcquireCallerPolicy))["PolicyDocument"].(map[string]any)["Statement"]
+	if raw, _ := json.Marshal(stmts); !strings.Contains(string(raw), "/live/POST/v1/acquire") {
+		t.Errorf("caller policy does not name the live stage: %s", raw)
+	}
+	if d := defaultStack(t); *d.stack.TerminationProtection() {
+		t.Error("termination protection on for a dev stack")
+	}
 	equal(t, "throttling", f.props(t, f.id(f.stack.Stage))["DefaultRouteSettings"], map[string]any{
 		"ThrottlingRateLimit": 50.0, "ThrottlingBurstLimit": 100.0,
 	})
@@ -412,6 +434,42 @@ func TestCustomSettings(t *testing.T) {
 		}
 		if !xray {
 			t.Errorf("%s role: no X-Ray statement with tracing on", name)
+		}
+	}
+}
+
+// The access logs feed a 403 metric per API; the dashboard shows every alarm and graph.
+func TestForbiddenMetricAndDashboard(t *testing.T) {
+	f := defaultStack(t)
+	filters := f.resources("AWS::Logs::MetricFilter")
+	equal(t, "metric filters", len(filters), 1)
+	for _, mf := range filters {
+		p := mf["Properties"].(map[string]any)
+		equal(t, "LogGroupName", p["LogGroupName"], ref(f.id(f.stack.LogGroups["api"])))
+		equal(t, "FilterPattern", p["FilterPattern"], `{ $.status = "403" }`)
+		equal(t, "MetricTransformations", p["MetricTransformations"], []any{map[string]any{
+			"MetricNamespace": "ZaeLimiter", "MetricName": "ApiForbidden", "MetricValue": "1", "Unit": "Count",
+			"Dimensions": []any{map[string]any{"Key": "ApiId", "Value": "$.apiId"}},
+		}})
+	}
+	equal(t, "access log apiId", AccessLogFields["apiId"], "$context.apiId")
+
+	dashboards := f.resources("AWS::CloudWatch::Dashboard")
+	equal(t, "dashboards", len(dashboards), 1)
+	for _, d := range dashboards {
+		body, err := json.Marshal(d["Properties"].(map[string]any)["DashboardBody"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, title := range DashboardTitles() {
+			if !strings.Contains(string(body), title) {
+				t.Errorf("dashboard has no graph %q", title)
+			}
+		}
+		for _, id := range AlarmIDs() {
+			if !strings.Contains(string(body), `"`+f.id(f.stack.Alarms[id])+`"`) {
+				t.Errorf("dashboard's alarm widget lacks %s", id)
+			}
 		}
 	}
 }
