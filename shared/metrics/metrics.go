@@ -52,6 +52,12 @@ const (
 	MetricBatchLatency   = "BatchLatency"     // the batch's time, ms
 )
 
+// Limits of one EMF line (the specification's): metrics per directive, dimensions per set.
+const (
+	MaxMetrics    = 100
+	MaxDimensions = 30
+)
+
 // Dimension names.
 const (
 	// DimFunction holds the Lambda function's name (AWS_LAMBDA_FUNCTION_NAME), unique per
@@ -119,15 +125,18 @@ type meta struct {
 
 // Emit writes one line: the metrics, at time at, under dims. Every prefix of dims is a
 // dimension set (dims A, B give the sets [A] and [A B]), so the same values are aggregated
-// per A and per A and B. A metric name must not repeat nor equal a dimension name, and a value
-// must be finite: Emit returns an error and writes nothing otherwise. A nil Emitter writes
-// nothing.
+// per A and per A and B. A line holds 1 to MaxMetrics metrics and at most MaxDimensions
+// dimensions; a metric name must not repeat nor equal a dimension name, and a value must be
+// finite: Emit returns an error and writes nothing otherwise. A nil Emitter writes nothing.
 func (e *Emitter) Emit(at time.Time, dims []Dimension, ms ...Metric) error {
 	if e == nil {
 		return nil
 	}
-	if len(ms) == 0 {
-		return fmt.Errorf("metrics: a line needs at least one metric")
+	if len(ms) == 0 || len(ms) > MaxMetrics {
+		return fmt.Errorf("metrics: a line holds 1 to %d metrics, not %d", MaxMetrics, len(ms))
+	}
+	if len(dims) > MaxDimensions {
+		return fmt.Errorf("metrics: a line holds at most %d dimensions, not %d", MaxDimensions, len(dims))
 	}
 	d := directive{Namespace: e.namespace, Metrics: make([]metricDef, 0, len(ms))}
 	members := make(map[string]any, len(ms)+len(dims)+1)

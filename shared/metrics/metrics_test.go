@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -78,6 +79,24 @@ func TestEmitRefusesBadLines(t *testing.T) {
 	}
 	if err := em.Emit(at, []metrics.Dimension{{Name: "D", Value: "1"}, {Name: "D", Value: "2"}}, metrics.Count("A", 1)); err == nil {
 		t.Error("repeated dimension: no error")
+	}
+	many := make([]metrics.Metric, metrics.MaxMetrics+1)
+	for i := range many {
+		many[i] = metrics.Count(fmt.Sprintf("M%d", i), 1)
+	}
+	if err := em.Emit(at, fn, many...); err == nil {
+		t.Error("101 metrics: no error")
+	}
+	if err := em.Emit(at, fn, many[:metrics.MaxMetrics]...); err != nil {
+		t.Errorf("100 metrics: %v", err)
+	}
+	out.Reset()
+	var dims []metrics.Dimension
+	for i := 0; i <= metrics.MaxDimensions; i++ {
+		dims = append(dims, metrics.Dimension{Name: fmt.Sprintf("D%d", i), Value: "v"})
+	}
+	if err := em.Emit(at, dims, metrics.Count("A", 1)); err == nil {
+		t.Error("31 dimensions: no error")
 	}
 	if out.Len() != 0 {
 		t.Fatalf("refused lines were written: %s", out.String())
