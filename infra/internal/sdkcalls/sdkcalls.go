@@ -327,8 +327,6 @@ func constString(v ssa.Value) string {
 		if x.Value != nil && x.Value.Kind() == constant.String {
 			return constant.StringVal(x.Value)
 		}
-	case *ssa.FieldAddr, *ssa.UnOp:
-		// A value copied from another input (put.TableName and the like).
 	}
-	return "?"
+	return "?" // a value copied from elsewhere (put.TableName and the like)
 }
