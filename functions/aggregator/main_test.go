@@ -182,3 +182,19 @@ func TestBatchMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The aggregator's IAM role may only UpdateItem usage snapshot partitions (infra: TableGrants):
+// both fixtures run under that restriction.
+func TestWritesStayInUsagePartitions(t *testing.T) {
+	guard := ddbtest.NewGuard(ddbtest.Partitions{"dynamodb:UpdateItem": {"U#*"}})
+	tbl := ddbtest.NewTable(t, ddbtest.Client(t, guard.Option()))
+	agg := usage.NewAggregator(tbl, usage.Config{Logger: slog.New(slog.DiscardHandler)})
+	for _, fixture := range []string{"bucket-changes.json", "mixed.json"} {
+		if resp := invoke(t, agg, fixture); len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("%s: failures %v", fixture, resp.BatchItemFailures)
+		}
+	}
+	if v := guard.Violations(); len(v) > 0 || agg.Stats().Writes == 0 {
+		t.Fatalf("violations %v, writes %d", v, agg.Stats().Writes)
+	}
+}
