@@ -383,6 +383,7 @@ var retentionDays = map[int]awslogs.RetentionDays{
 var snsTopicARN = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
 
 var (
+	tableName        = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
 	stageName        = regexp.MustCompile(`^(\$default|[A-Za-z0-9_-]{1,128})$`)
 	environmentName  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 	metricsNamespace = regexp.MustCompile(`^(?:[A-Za-z0-9.\-_/#:]{1,255})$`)
@@ -449,6 +450,9 @@ func (p *Props) Validate() error {
 	}
 	if p.APIName == "" {
 		return fmt.Errorf("APIName is empty")
+	}
+	if p.TableName != "" && !tableName.MatchString(p.TableName) {
+		return fmt.Errorf("%s %q must be 3 to 255 of A-Z a-z 0-9 _ . - (or empty: generated)", CtxTableName, p.TableName)
 	}
 	if !stageName.MatchString(p.StageName) {
 		return fmt.Errorf("%s %q must be $default or 1 to 128 of A-Z a-z 0-9 _ -", CtxStageName, p.StageName)

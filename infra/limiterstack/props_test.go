@@ -175,6 +175,7 @@ func TestValidate(t *testing.T) {
 		"alarm topic ARN":    {func(p *Props) { p.AlarmTopicArn = "not-an-arn" }, `alarmTopicArn "not-an-arn"`},
 		"alarm topic queue":  {func(p *Props) { p.AlarmTopicArn = "arn:aws:sqs:us-east-1:123456789012:q" }, "not an SNS topic ARN"},
 		"stage name":         {func(p *Props) { p.StageName = "v1/live" }, `stageName "v1/live"`},
+		"table name":         {func(p *Props) { p.TableName = "rate limits" }, `tableName "rate limits"`},
 		"environment":        {func(p *Props) { p.Environment = "Prod!" }, `environment "Prod!"`},
 		"tag key":            {func(p *Props) { p.Tags = map[string]string{"aws:x": "y"} }, `tag "aws:x"`},
 		"log level":          {func(p *Props) { p.LogLevel = "VERBOSE" }, `logLevel "VERBOSE"`},
