@@ -11,8 +11,9 @@ What it does, as `cdk deploy` would against a bootstrapped account:
      does) and the template to that bucket;
   4. creates the stack (TemplateURL, CAPABILITY_IAM) and waits for CREATE_COMPLETE;
   5. checks, through each service's own API, that the resources exist with the template's key
-     settings: the table (keys, indexes, stream), the three functions (runtime, architecture,
-     code from the uploaded asset), the stream mapping, the DLQ, the roles and managed policies,
+     settings: the table (keys, indexes, stream), the three functions (runtime, handler, code
+     from the uploaded asset), the stream mapping (retries, record age, bisect, filter, DLQ),
+     the DLQ, the roles and managed policies,
      the log groups, the dashboard and the outputs;
   6. creates the alarms through CloudWatch's PutMetricAlarm with the template's properties.
 Before step 4, the resource types moto's CloudFormation does not implement are taken out of the
@@ -246,11 +247,18 @@ def check(client, cfn, name, template, sizes):
         key = props["Code"]["S3Key"]
         need(f["CodeSize"] == sizes[key], "%s code size %s, asset %s" % (fid, f["CodeSize"], sizes[key]))
         need(f["Environment"]["Variables"].get("TABLE_NAME") == phys[table_id], "%s TABLE_NAME" % fid)
-    # Stream mapping on the table's stream.
+    # Stream mapping on the table's stream: retries, age, filter and DLQ as the template says.
+    [q_id] = of_type("AWS::SQS::Queue")
     maps = lam.list_event_source_mappings()["EventSourceMappings"]
     need(len(maps) == 1 and maps[0]["EventSourceArn"] == t["LatestStreamArn"], "stream mapping %s" % maps)
+    if maps:
+        m, want = maps[0], res[of_type("AWS::Lambda::EventSourceMapping")[0]]["Properties"]
+        for key in ("MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "BisectBatchOnFunctionError",
+                    "FunctionResponseTypes", "StartingPosition", "BatchSize", "FilterCriteria"):
+            need(m.get(key) == want.get(key), "stream mapping %s = %r, template %r" % (key, m.get(key), want.get(key)))
+        need(m.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", "").endswith(
+            phys[q_id].rsplit("/", 1)[-1]), "stream mapping on-failure destination %s" % m.get("DestinationConfig"))
     # Queue, roles, managed policies, log groups, dashboard, outputs.
-    [q_id] = of_type("AWS::SQS::Queue")
     need(client("sqs").get_queue_attributes(QueueUrl=phys[q_id], AttributeNames=["All"]).get("Attributes"), "DLQ")
     iam = client("iam")
     for rid in of_type("AWS::IAM::Role"):
