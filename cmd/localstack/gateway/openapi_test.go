@@ -165,8 +165,8 @@ func TestOpenAPI(t *testing.T) {
 		status int
 		query  string
 	}
-	// rpm refills per day, not per minute: the 429 step must not depend on how long the steps
-	// before it took (a loaded machine refilled a token between them).
+	// rpm refills per day here: the server runs on the real clock, and a per-minute refill
+	// (one token per 600 ms) made step 2's 429 depend on how loaded the machine was.
 	acquire := `{"entity_id":"key-doc","resource":"gpt-4","consume":{"rpm":1,"tpm":500},"limits":[{"name":"rpm","rate":100,"period":"day"},{"name":"tpm","capacity":10000,"refill_amount":10000,"refill_period_seconds":60}]}`
 	limits := `{"limits":[{"name":"rpm","rate":100,"period":"minute"},{"name":"tpm","rate":10000,"period":"minute","burst":20000}]}`
 	ent := map[string]string{"entity_id": "key-doc"}
