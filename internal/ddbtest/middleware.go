@@ -13,6 +13,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -225,8 +226,8 @@ func (f *Faults) Fail(op string, n int, err error) {
 	f.rules = append(f.rules, rule{op: op, times: n, err: err})
 }
 
-// LoseResponse makes the next n attempts of op reach DynamoDB, which applies them, and then lose
-// their responses: the SDK sees a *ResponseLostError and, when it has attempts left, sends the
+// LoseResponse makes the next n attempts of op reach DynamoDB, which applies them (or refuses
+// them: an error answer is lost too), and then lose their responses: the SDK sees a *ResponseLostError and, when it has attempts left, sends the
 // same request again. n < 0 means until Clear.
 func (f *Faults) LoseResponse(op string, n int) {
 	f.mu.Lock()
@@ -324,8 +325,9 @@ func (f *Faults) Option() func(*dynamodb.Options) {
 						return middleware.FinalizeOutput{}, middleware.Metadata{}, r.err
 					}
 					out, md, err := next.HandleFinalize(ctx, in)
-					if err != nil {
-						return out, md, err // not applied: nothing to lose
+					var api smithy.APIError
+					if err != nil && !errors.As(err, &api) {
+						return out, md, err // it never reached DynamoDB: nothing to lose
 					}
 					f.mu.Lock()
 					f.lost++

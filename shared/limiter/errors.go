@@ -35,11 +35,17 @@ func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// UnavailableError reports that DynamoDB could not be reached or refused the request while the
-// call failed closed. Err is the cause.
+// UnavailableError reports that DynamoDB could not be reached or refused the request (throttled
+// past the SDK's retries) while the call failed closed. Err is the cause. It never reports
+// contention (see ContendedError and RateLimitExceededError.Contended).
+//
+// Uncertain is true when a write was sent and its outcome is unknown (the response was lost
+// each time it was resent): it may have been applied. A retry of the same call with the same
+// request id (acquire) or idempotency key (adjust) then applies it at most once.
 type UnavailableError struct {
-	Op  string
-	Err error
+	Op        string
+	Err       error
+	Uncertain bool
 }
 
 // Error names the operation and the cause.
@@ -49,6 +55,24 @@ func (e *UnavailableError) Error() string {
 
 // Unwrap returns the cause.
 func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// ContendedError reports that a write lost the race for a hot item on every attempt it was
+// allowed (WithMaxAttempts): nothing was written, and DynamoDB is healthy. Retrying soon, with
+// the same idempotency key, is safe. Acquires never return it: they are refused instead
+// (RateLimitExceededError.Contended).
+type ContendedError struct {
+	Op       string
+	Attempts int
+	Err      error // the last lost race
+}
+
+// Error names the operation and the attempts.
+func (e *ContendedError) Error() string {
+	return fmt.Sprintf("limiter contended: %s: lost the race %d times: %v", e.Op, e.Attempts, e.Err)
+}
+
+// Unwrap returns the last lost race.
+func (e *ContendedError) Unwrap() error { return e.Err }
 
 // LimitStatus is the state of one limit of one entity at the time of a decision.
 //
@@ -109,13 +133,26 @@ func (j StatusJSON) LimitStatus() LimitStatus {
 type RateLimitExceededError struct {
 	Statuses   []LimitStatus
 	RetryAfter time.Duration // the longest wait among the violations
+	// Contended is true for a refusal because the bucket was too contended to write within the
+	// attempts allowed: the statuses are the freshest seen, and may show enough tokens.
+	Contended bool
 }
 
 // Error describes the primary violation and the wait.
 func (e *RateLimitExceededError) Error() string {
 	p := e.PrimaryViolation()
+	if e.Contended && !p.Exceeded {
+		return fmt.Sprintf("rate limit exceeded: bucket %s too contended; retry after %s", e.bucket(), e.RetryAfter)
+	}
 	return fmt.Sprintf("rate limit exceeded: %s %s/%s: %d available, %d requested; retry after %s",
 		p.Limit.Name, p.EntityID, p.Resource, p.Available, p.Requested, e.RetryAfter)
+}
+
+func (e *RateLimitExceededError) bucket() string {
+	if len(e.Statuses) == 0 {
+		return "?"
+	}
+	return e.Statuses[0].EntityID + "/" + e.Statuses[0].Resource
 }
 
 // Violations returns the statuses of the limits that were exceeded.

@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
-	mathrand "math/rand/v2"
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/shared/storage"
@@ -71,6 +69,7 @@ type Limiter struct {
 	entities    *ttlCache[string, *storage.EntityItem]
 	limits      *ttlCache[bucketID, []Limit]
 	buckets     *ttlCache[bucketID, *storage.Bucket]
+	lanes       *lanes
 }
 
 type bucketID struct{ entity, resource string }
@@ -121,6 +120,7 @@ func New(client storage.Client, table string, opts ...Option) *Limiter {
 		entities:    newTTLCache[string, *storage.EntityItem](c.cacheTTL, cacheEntries, c.now),
 		limits:      newTTLCache[bucketID, []Limit](c.cacheTTL, cacheEntries, c.now),
 		buckets:     newTTLCache[bucketID, *storage.Bucket](bucketHintTTL, cacheEntries, c.now),
+		lanes:       newLanes(),
 	}
 }
 
@@ -177,7 +177,10 @@ type level struct {
 //   - *ValidationError for bad input (nothing read or written);
 //   - *UnavailableError when DynamoDB fails and the call fails closed.
 //
-// Failing open, a DynamoDB failure returns a degraded lease instead (Lease.Degraded).
+// Failing open, a DynamoDB failure (unreachable, or throttling past the SDK's retries) returns a
+// degraded lease instead (Lease.Degraded, Lease.DegradedCause). Contention is not a failure: a
+// bucket too contended to write within WithMaxAttempts is refused
+// (*RateLimitExceededError with Contended), whatever the failure mode.
 func (l *Limiter) Acquire(ctx context.Context, req AcquireRequest) (*Lease, error) {
 	if err := validateAcquire(req); err != nil {
 		return nil, err
@@ -186,8 +189,8 @@ func (l *Limiter) Acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 	var unavailable *UnavailableError
 	if errors.As(err, &unavailable) && l.mode(req.FailureMode) == FailOpen {
 		l.log.WarnContext(ctx, "limiter unavailable; admitting (fail open)",
-			"entity_id", req.EntityID, "resource", req.Resource, "error", err.Error())
-		return &Lease{l: l, id: newID(), entityID: req.EntityID, resource: req.Resource, degraded: true}, nil
+			"entity_id", req.EntityID, "resource", req.Resource, "error", err.Error(), "uncertain", unavailable.Uncertain)
+		return &Lease{l: l, id: newID(), entityID: req.EntityID, resource: req.Resource, degraded: true, cause: unavailable}, nil
 	}
 	return lease, err
 }
@@ -393,40 +396,74 @@ func findLimit(ls []Limit, name string) (Limit, bool) {
 // charge writes the amounts of every level in one request, retrying when a guess about the
 // current state was wrong. checked means an acquire: every amount must be available, or the
 // call is refused with *RateLimitExceededError. Unchecked charges (adjustments, refunds) always
-// apply. A non-nil idem makes the write an idempotent transaction (refunds). extras, when set,
-// gives items written in the same transaction (a stored lease) for the write time; a failed
-// condition on one is returned as *storage.ExtraConditionError. It returns the status of every
-// limit after the write.
-func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, idem *idempotency, extras func(now int64) ([]storage.Extra, error)) ([]LimitStatus, error) {
+// apply. extras, when set, gives
+// items written in the same transaction (a stored lease) for the write time; a failed condition
+// on one is returned as *storage.ExtraConditionError. It returns the status of every limit
+// after the write.
+//
+// Every bucket write carries a write id under the condition of its lane (see lanes), the same
+// for every try of one call, so a resend of an applied write — by the SDK after a lost
+// response, or by this loop after an error that leaves the outcome unknown — is recognised and
+// applies once. Lost races (failed conditions, transaction conflicts) are contention, never
+// unavailability: they are retried with jittered backoff, and after maxAttempts a checked
+// charge is refused from the freshest state seen (*RateLimitExceededError with Contended) and
+// an unchecked one returns *ContendedError. Only DynamoDB errors (unreachable, throttled past
+// the SDK's retries) make an *UnavailableError.
+//
+// pending, when not nil, carries a write whose outcome a previous call left unknown: when
+// *pending is set this call resends it under the same lane and write id (so it applies once),
+// and on return *pending holds this call's write when its outcome is unknown, nil otherwise.
+func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, pending **pendingWrite, extras func(now int64) ([]storage.Extra, error)) ([]LimitStatus, error) {
 	preds := make([]*storage.Bucket, len(levels))
 	fresh := make([]bool, len(levels))
 	for i, lv := range levels {
 		preds[i], _ = l.buckets.get(bucketID{lv.entityID, resource})
 	}
+	var lane, wid string
+	uncertain := false // a try may have been applied without this call knowing
+	if pending != nil && *pending != nil {
+		lane, wid, uncertain = (*pending).lane, (*pending).wid, true
+	} else {
+		lane, wid = l.lanes.get(), newWriteID(l.nowMs())
+	}
+	defer func() {
+		switch {
+		case !uncertain:
+			l.lanes.put(lane)
+			if pending != nil {
+				*pending = nil
+			}
+		case pending != nil:
+			*pending = &pendingWrite{lane: lane, wid: wid} // the lane stays out of the pool
+		}
+	}()
 	var lastErr error
+	failures := 0 // tries that failed for another reason than a lost race
 	for attempt := 0; attempt < l.maxAttempts; attempt++ {
 		now := l.nowMs()
-		tok := ""
-		if idem != nil {
-			if idem.now == 0 {
-				idem.now = now
-			}
-			now, tok = idem.now, idem.token()
-		}
 		writes, idx, stale, denied := buildWrites(resource, levels, preds, fresh, checked, now)
 		if stale >= 0 {
 			// A limit changed and only a cached state is known: a re-base needs the stored one.
 			b, err := l.table.GetBucket(ctx, levels[stale].entityID, resource)
 			if err != nil {
-				return nil, &UnavailableError{Op: "charge", Err: err}
+				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: uncertain}
 			}
 			preds[stale], fresh[stale] = b, true
+			if uncertain && b.Lanes[lane] == wid {
+				return statuses(resource, levels, preds, now, nil), nil // the earlier try was applied
+			}
 			continue
 		}
 		if denied {
-			return nil, exceeded(resource, levels, preds, now)
+			return nil, exceeded(resource, levels, preds, now, false)
 		}
-		opts := storage.WriteOptions{Token: tok}
+		for j := range writes {
+			writes[j].Lane, writes[j].WriteID = lane, wid
+			if p := preds[idx[j]]; p != nil && fresh[idx[j]] {
+				writes[j].Prune = staleLanes(p, lane, now)
+			}
+		}
+		opts := storage.WriteOptions{}
 		if extras != nil {
 			var err error
 			if opts.Extra, err = extras(now); err != nil {
@@ -440,7 +477,7 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 		if err == nil {
 			for j, w := range writes {
 				i := idx[j]
-				if images != nil {
+				if j < len(images) && images[j] != nil {
 					preds[i] = images[j]
 				} else {
 					preds[i] = applyWrite(preds[i], w)
@@ -453,9 +490,6 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 		var xe *storage.ExtraConditionError
 		switch {
 		case errors.As(err, &xe):
-			if idem != nil {
-				idem.failed(l.nowMs())
-			}
 			return nil, err
 		case errors.As(err, &cf):
 			for _, f := range cf.Failed {
@@ -467,26 +501,53 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 				preds[i], fresh[i] = cur, true
 				l.buckets.put(bucketID{levels[i].entityID, resource}, cur)
 			}
+			// The lane's id in a current item is not this call's: no earlier try was applied.
+			uncertain = false
 			if attempt >= 2 {
 				// Lost the race on a hot bucket more than once: spread the writers out.
-				if err := jitter(ctx, attempt); err != nil {
-					return nil, &UnavailableError{Op: "charge", Err: err}
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: uncertain}
 				}
 			}
 		case errors.Is(err, storage.ErrConflict):
-			if err := sleep(ctx, attempt); err != nil {
-				return nil, &UnavailableError{Op: "charge", Err: err}
+			if err := backoff(ctx, attempt+2); err != nil {
+				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: uncertain}
 			}
 		default:
-			return nil, &UnavailableError{Op: "charge", Err: err}
-		}
-		if idem != nil {
-			idem.failed(l.nowMs()) // nothing was written: the next try is a new request
+			// DynamoDB failed (after the SDK's own retries), or the call's context ended: the
+			// write may have been applied. Resend it a few times with the same write id to learn
+			// which; then give up as unavailable.
+			uncertain = true
+			for i := range fresh {
+				fresh[i] = false // decide nothing from states this try may have changed
+			}
+			failures++
+			if failures >= unavailableTries || ctx.Err() != nil {
+				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: true}
+			}
+			if err := backoff(ctx, attempt+3); err != nil {
+				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: true}
+			}
 		}
 		lastErr = err
 	}
-	return nil, &UnavailableError{Op: "charge", Err: fmt.Errorf("still contended after %d attempts: %w", l.maxAttempts, lastErr)}
+	if uncertain {
+		return nil, &UnavailableError{Op: "charge", Err: lastErr, Uncertain: true}
+	}
+	if checked {
+		// Still contended: refuse from the freshest state seen. DynamoDB is healthy, so this is a
+		// refusal to retry soon, never unavailability (nor a fail-open admit).
+		return nil, exceeded(resource, levels, preds, l.nowMs(), true)
+	}
+	return nil, &ContendedError{Op: "charge", Attempts: l.maxAttempts, Err: lastErr}
 }
+
+// pendingWrite is a write whose outcome is unknown: its lane and write id.
+type pendingWrite struct{ lane, wid string }
+
+// unavailableTries is how many tries of one write may fail with a DynamoDB error (each after
+// the SDK's own retries) before the call reports it unavailable.
+const unavailableTries = 3
 
 // buildWrites turns levels into bucket writes from the predicted states. idx maps each write
 // back to its level. denied is true when a fresh state shows a checked amount unavailable;
@@ -642,16 +703,23 @@ func statuses(resource string, levels []level, buckets []*storage.Bucket, now in
 	return out
 }
 
-// exceeded builds the refusal of a checked charge from the states it saw.
-func exceeded(resource string, levels []level, buckets []*storage.Bucket, now int64) error {
+// exceeded builds the refusal of a checked charge from the states it saw. contended marks a
+// refusal after lost races: its wait is at least contentionRetry.
+func exceeded(resource string, levels []level, buckets []*storage.Bucket, now int64, contended bool) error {
 	req := make([]map[string]int64, len(levels))
 	for i, lv := range levels {
 		req[i] = lv.amounts
 	}
-	e := &RateLimitExceededError{Statuses: statuses(resource, levels, buckets, now, req)}
+	e := &RateLimitExceededError{Statuses: statuses(resource, levels, buckets, now, req), Contended: contended}
 	e.RetryAfter = e.PrimaryViolation().RetryAfter
+	if contended {
+		e.RetryAfter = max(e.RetryAfter, contentionRetry)
+	}
 	return e
 }
+
+// contentionRetry is the wait a refusal for contention advises.
+const contentionRetry = 100 * time.Millisecond
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
@@ -663,32 +731,6 @@ func floorDiv(a, b int64) int64 {
 
 func sleep(ctx context.Context, attempt int) error {
 	d := min(10*time.Millisecond<<attempt, 500*time.Millisecond)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
-// idempotency names a refund so that DynamoDB applies it at most once (ClientRequestToken, ten
-// minutes). A retry whose previous outcome is unknown must send the same request with the same
-// token, so the token and the write time change only after a definite failure.
-type idempotency struct {
-	base string
-	seq  int
-	now  int64 // Unix ms used by every try of the current token; 0 until the first try
-}
-
-func (t *idempotency) token() string { return fmt.Sprintf("%s-%d", t.base, t.seq) }
-
-// failed records that the current token's request was not written.
-func (t *idempotency) failed(now int64) { t.seq, t.now = t.seq+1, now }
-
-// jitter waits a random 0 to 2^attempt ms (at most 64 ms) so that writers contending for one
-// item stop colliding in lockstep.
-func jitter(ctx context.Context, attempt int) error {
-	d := time.Duration(mathrand.Int64N(int64(min(time.Millisecond<<attempt, 64*time.Millisecond))))
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
