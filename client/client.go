@@ -13,8 +13,9 @@
 // the client's errors unchanged.
 //
 // Every acquire carries a request id (one is made when the request has none), so the client
-// retries an acquire whose answer was lost without consuming twice. Commit, rollback and the
-// availability calls are retried too; an adjust, which is not idempotent, is not.
+// retries an acquire whose answer was lost without consuming twice. Every adjust carries an
+// idempotency key (one per call), so it is retried too and applies once; commit, rollback and
+// the availability calls are idempotent and retried.
 package client
 
 import (
@@ -163,18 +164,27 @@ func (c *Client) Consume(ctx context.Context, req limiter.AcquireRequest) ([]lim
 }
 
 // Adjust changes a lease's consumption by amounts (whole tokens by limit name, negative to give
-// back) and returns the statuses after it. It is not retried: it is not idempotent.
+// back) and returns the statuses after it. It sends a new idempotency key and retries a lost or
+// failed answer with it, so the adjustment applies at most once (see AdjustOnce to choose the
+// key, and to retry across calls).
 func (c *Client) Adjust(ctx context.Context, leaseID string, amounts map[string]int64) ([]limiter.LimitStatus, error) {
-	out, err := c.adjust(ctx, leaseID, amounts)
+	return c.AdjustOnce(ctx, leaseID, newID(), amounts)
+}
+
+// AdjustOnce is Adjust with the caller's idempotency key (1 to 128 characters from
+// A-Z a-z 0-9 _ . : @ / + = -): the API applies one key to a lease once, whoever sends it, so a
+// call that returned an *UnavailableError can be repeated with the same key.
+func (c *Client) AdjustOnce(ctx context.Context, leaseID, key string, amounts map[string]int64) ([]limiter.LimitStatus, error) {
+	out, err := c.adjust(ctx, leaseID, key, amounts)
 	if err != nil {
 		return nil, err
 	}
 	return toStatuses(out.Statuses), nil
 }
 
-func (c *Client) adjust(ctx context.Context, leaseID string, amounts map[string]int64) (*httpapi.LeaseResponse, error) {
+func (c *Client) adjust(ctx context.Context, leaseID, key string, amounts map[string]int64) (*httpapi.LeaseResponse, error) {
 	var out httpapi.LeaseResponse
-	err := c.do(ctx, false, leaseCall("adjust", leaseID, httpapi.AdjustRequest{Adjust: amounts}), &out)
+	err := c.do(ctx, true, leaseCall("adjust", leaseID, httpapi.AdjustRequest{Adjust: amounts, IdempotencyKey: key}), &out)
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func (l *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 		defer l.mu.Unlock()
 		return l.ended
 	}
-	out, err := l.c.adjust(ctx, l.id, amounts)
+	out, err := l.c.adjust(ctx, l.id, newID(), amounts)
 	if err != nil {
 		return err
 	}

@@ -207,5 +207,6 @@ func (e *RateLimitExceededError) MarshalJSON() ([]byte, error) {
 		RetryAfterSeconds float64       `json:"retry_after_seconds"`
 		RetryAfterMs      int64         `json:"retry_after_ms"`
 		Limits            []LimitStatus `json:"limits"`
-	}{"rate_limit_exceeded", e.Error(), e.RetryAfter.Seconds(), e.RetryAfter.Milliseconds(), statuses})
+		Contended         bool          `json:"contended,omitempty"`
+	}{"rate_limit_exceeded", e.Error(), e.RetryAfter.Seconds(), e.RetryAfter.Milliseconds(), statuses, e.Contended})
 }

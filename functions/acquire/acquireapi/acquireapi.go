@@ -87,14 +87,17 @@ func (h *handlers) acquire(ctx context.Context, r *httpapi.Request) *httpapi.Res
 	if err != nil {
 		return httpapi.ErrorResponse(err)
 	}
+	reason := ""
 	if lease.Degraded() {
-		r.Log().WarnContext(ctx, "granted a degraded lease (fail open)", "entity_id", req.EntityID, "resource", req.Resource)
+		reason = httpapi.DegradedUnavailable
+		r.Log().WarnContext(ctx, "granted a degraded lease (fail open)", "entity_id", req.EntityID, "resource", req.Resource,
+			"cause", lease.DegradedCause().Error())
 	}
 	statuses := lease.Statuses()
 	out := httpapi.AcquireResponse{
 		LeaseID: lease.ID(), EntityID: lease.EntityID(), Resource: lease.Resource(),
 		Consumed: lease.Consumed(), Statuses: httpapi.StatusesFrom(statuses),
-		ExpiresAt: lease.ExpiresAt(), Degraded: lease.Degraded(),
+		ExpiresAt: lease.ExpiresAt(), Degraded: lease.Degraded(), DegradedReason: reason,
 	}
 	if in.Commit {
 		// An in-memory lease: its commit writes nothing, and its id names nothing stored.
@@ -125,7 +128,7 @@ func (h *handlers) adjust(ctx context.Context, r *httpapi.Request) *httpapi.Resp
 	if err != nil {
 		return httpapi.ErrorResponse(err)
 	}
-	if err := lease.Adjust(ctx, in.Adjust); err != nil {
+	if err := lease.AdjustOnce(ctx, in.IdempotencyKey, in.Adjust); err != nil {
 		return httpapi.ErrorResponse(err)
 	}
 	statuses := lease.Statuses()
@@ -143,10 +146,13 @@ func (h *handlers) rollback(ctx context.Context, r *httpapi.Request) *httpapi.Re
 	return h.settle(ctx, r, (*limiter.Lease).Rollback, httpapi.LeaseRolledBack)
 }
 
-// settle ends the lease with end: the body must be empty or {}.
+// settle ends the lease with end: the body is empty or a SettleRequest.
 func (h *handlers) settle(ctx context.Context, r *httpapi.Request, end func(*limiter.Lease, context.Context) error, state string) *httpapi.Response {
-	var in struct{}
+	var in httpapi.SettleRequest
 	if err := httpapi.Decode(r.Body, &in, true); err != nil {
+		return httpapi.ErrorResponse(err)
+	}
+	if err := in.Check(); err != nil {
 		return httpapi.ErrorResponse(err)
 	}
 	lease, err := h.lease(ctx, r)
