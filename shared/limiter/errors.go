@@ -77,8 +77,9 @@ func (e *ContendedError) Unwrap() error { return e.Err }
 // LimitStatus is the state of one limit of one entity at the time of a decision.
 //
 // Available is what a refused call found, and what a granted call left. For a single bucket it
-// is read from the item the write returned; with cascade (a transaction, which returns no item)
-// it is estimated from the limiter's last view of the items.
+// is read from the item the write returned. A transaction (cascade, a stored lease) returns no
+// item: its statuses are then computed from the limiter's last view of the items plus the
+// write, and marked Estimated, since takes by other processes since that view are not in it.
 type LimitStatus struct {
 	EntityID   string
 	Resource   string
@@ -87,6 +88,9 @@ type LimitStatus struct {
 	Requested  int64         // tokens the call asked for
 	Exceeded   bool          // Available < Requested
 	RetryAfter time.Duration // until Requested tokens are available; 0 when not exceeded
+	// Estimated is true when Available was not read from DynamoDB's answer to this call: it
+	// may be higher than what is left.
+	Estimated bool
 }
 
 // StatusJSON is the JSON form of a LimitStatus: what MarshalJSON writes and what API clients
@@ -100,6 +104,9 @@ type StatusJSON struct {
 	Requested         int64   `json:"requested"`
 	Exceeded          bool    `json:"exceeded"`
 	RetryAfterSeconds float64 `json:"retry_after_seconds"`
+	// Estimated: available was not read from DynamoDB's answer (a transaction's) and may be
+	// higher than what is left.
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 // JSON returns the JSON form of s.
@@ -107,7 +114,7 @@ func (s LimitStatus) JSON() StatusJSON {
 	return StatusJSON{
 		EntityID: s.EntityID, Resource: s.Resource, LimitName: s.Limit.Name, Capacity: s.Limit.Capacity,
 		Available: s.Available, Requested: s.Requested, Exceeded: s.Exceeded,
-		RetryAfterSeconds: s.RetryAfter.Seconds(),
+		RetryAfterSeconds: s.RetryAfter.Seconds(), Estimated: s.Estimated,
 	}
 }
 
@@ -124,7 +131,7 @@ func (j StatusJSON) LimitStatus() LimitStatus {
 		retry = time.Duration(math.Round(s*1000)) * time.Millisecond
 	}
 	return LimitStatus{EntityID: j.EntityID, Resource: j.Resource, Limit: Limit{Name: j.LimitName, Capacity: j.Capacity},
-		Available: j.Available, Requested: j.Requested, Exceeded: j.Exceeded, RetryAfter: retry}
+		Available: j.Available, Requested: j.Requested, Exceeded: j.Exceeded, RetryAfter: retry, Estimated: j.Estimated}
 }
 
 // RateLimitExceededError is returned by Acquire when a limit has too few tokens. Nothing was

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/shared/storage"
@@ -455,6 +456,14 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 			continue
 		}
 		if denied {
+			// A refusal under changed limits re-bases them first, so that the next call, and
+			// Available, start from the new parameters instead of re-basing again from the
+			// old state (which refills at the old rate).
+			for i, lv := range levels {
+				if fresh[i] {
+					preds[i] = l.rebase(ctx, resource, lv.entityID, lv.limits, preds[i], now)
+				}
+			}
 			return nil, exceeded(resource, levels, preds, now, false)
 		}
 		for j := range writes {
@@ -471,20 +480,25 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 			}
 		}
 		if len(writes) == 0 && len(opts.Extra) == 0 {
-			return statuses(resource, levels, preds, now, nil), nil
+			// Nothing to write (a refund to buckets that are gone): what is known is a guess.
+			return markEstimated(statuses(resource, levels, preds, now, nil), levels, nil), nil
 		}
 		images, err := l.table.WriteBuckets(ctx, writes, opts)
 		if err == nil {
+			estimated := make([]bool, len(levels))
+			for i := range levels {
+				estimated[i] = true // until an item returned by the write says otherwise
+			}
 			for j, w := range writes {
 				i := idx[j]
 				if j < len(images) && images[j] != nil {
-					preds[i] = images[j]
+					preds[i], estimated[i] = images[j], false
 				} else {
 					preds[i] = applyWrite(preds[i], w)
 				}
 				l.buckets.put(bucketID{levels[i].entityID, resource}, preds[i])
 			}
-			return statuses(resource, levels, preds, now, nil), nil
+			return markEstimated(statuses(resource, levels, preds, now, nil), levels, estimated), nil
 		}
 		var cf *storage.ConditionFailedError
 		var xe *storage.ExtraConditionError
@@ -549,10 +563,69 @@ type pendingWrite struct{ lane, wid string }
 // the SDK's own retries) before the call reports it unavailable.
 const unavailableTries = 3
 
+// rebase writes the limits of b whose parameters differ from limits in the new parameters, at
+// the same level at now (one conditional UpdateItem, nothing consumed), and returns the bucket
+// after it. A failed condition (another writer was first) or error leaves it to the next call:
+// what is returned is then the freshest state known, with the re-base still computed at read.
+func (l *Limiter) rebase(ctx context.Context, resource, entity string, limits []Limit, b *storage.Bucket, now int64) *storage.Bucket {
+	if b == nil {
+		return b
+	}
+	w := storage.BucketWrite{EntityID: entity, Resource: resource, Now: now}
+	for _, lim := range limits {
+		st, ok := b.Limits[lim.Name]
+		if p := lim.params(); ok && st.Params != p {
+			w.Limits = append(w.Limits, storage.LimitWrite{Name: lim.Name, Mode: storage.Replace, Params: p,
+				Value: p.Rebase(st.Params, st.State, now), Expect: st})
+		}
+	}
+	if len(w.Limits) == 0 {
+		return b
+	}
+	images, err := l.table.WriteBuckets(ctx, []storage.BucketWrite{w}, storage.WriteOptions{})
+	var cf *storage.ConditionFailedError
+	switch {
+	case err == nil:
+		b = images[0]
+	case errors.As(err, &cf) && cf.Failed[0].Current != nil:
+		b = cf.Failed[0].Current
+	default:
+		return b
+	}
+	l.buckets.put(bucketID{entity, resource}, b)
+	return b
+}
+
+// markEstimated labels the statuses of the levels whose state was not returned by DynamoDB
+// (estimated[i], or every level when estimated is nil) as estimates.
+func markEstimated(out []LimitStatus, levels []level, estimated []bool) []LimitStatus {
+	for i, lv := range levels {
+		if estimated != nil && !estimated[i] {
+			continue
+		}
+		for k := range out {
+			if out[k].EntityID == lv.entityID {
+				out[k].Estimated = true
+			}
+		}
+	}
+	return out
+}
+
 // buildWrites turns levels into bucket writes from the predicted states. idx maps each write
 // back to its level. denied is true when a fresh state shows a checked amount unavailable;
-// stale ≥ 0 names a level whose stored state must be read first.
+// stale ≥ 0 names a level whose stored state must be read first. A checked charge of only
+// zeros writes each level's acquire counter alone, so it is counted and its statuses are read
+// from the items the write returns.
 func buildWrites(resource string, levels []level, preds []*storage.Bucket, fresh []bool, checked bool, now int64) (writes []storage.BucketWrite, idx []int, stale int, denied bool) {
+	defer func() {
+		if checked && stale < 0 && !denied && len(writes) == 0 {
+			for i, lv := range levels {
+				writes = append(writes, storage.BucketWrite{EntityID: lv.entityID, Resource: resource, Now: now, Acquires: lv.acquires, Create: preds[i] == nil})
+				idx = append(idx, i)
+			}
+		}
+	}()
 	for i, lv := range levels {
 		w := storage.BucketWrite{EntityID: lv.entityID, Resource: resource, Now: now, Acquires: lv.acquires, Create: preds[i] == nil}
 		for _, lim := range lv.limits {
@@ -691,16 +764,26 @@ func statuses(resource string, levels []level, buckets []*storage.Bucket, now in
 				EntityID: lv.entityID, Resource: resource, Limit: lim,
 				Available: floorDiv(p.Level(e, now), millis), Requested: x / millis,
 			}
-			if requested != nil && p.Level(e, now) < x {
+			// Only limits the call consumes can refuse it, or make it wait.
+			if requested != nil && x > 0 && p.Level(e, now) < x {
 				s.Exceeded = true
 				if ms, ok := p.Wait(e, now, x); ok {
-					s.RetryAfter = time.Duration(ms) * time.Millisecond
+					s.RetryAfter = msDuration(ms)
 				}
 			}
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// msDuration converts ms to a Duration, saturating at the longest Duration (about 292 years)
+// instead of overflowing.
+func msDuration(ms int64) time.Duration {
+	if ms >= math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(max(ms, 0)) * time.Millisecond
 }
 
 // exceeded builds the refusal of a checked charge from the states it saw. contended marks a
