@@ -30,6 +30,10 @@ type Request struct {
 	Body   []byte
 	// RequestID identifies the request in logs (API Gateway's id, or the Lambda request id).
 	RequestID string
+	// Principal is the caller's identity as API Gateway authenticated it: the IAM principal's
+	// ARN (requestContext.authorizer.iam.userArn); "" for a direct invocation, or a route
+	// without IAM authorization.
+	Principal string
 
 	log    *slog.Logger // the router's
 	reqLog *slog.Logger // with the request's attributes, made on first use

@@ -152,9 +152,15 @@ type AcquireRequest struct {
 	// consumption) so that any process can resume it by id with Limiter.Lease until it
 	// expires. At most MaxLeaseTTL. A stored lease costs one more item per write.
 	LeaseTTL time.Duration
-	// RequestID makes a retried acquire idempotent: an acquire with the same entity, resource
-	// and request id returns the lease of the first and consumes nothing. It needs LeaseTTL.
+	// RequestID makes a retried acquire idempotent: an acquire with the same principal, entity,
+	// resource and request id returns the lease of the first and consumes nothing. It needs
+	// LeaseTTL.
 	RequestID string
+	// Principal is the identity of the caller (such as the IAM principal's ARN behind an API),
+	// "" when there is only one. Request ids are scoped to it: the same request id from another
+	// principal is another acquire, so a replay never hands a lease (whose id is what settles
+	// it) to anyone but its creator.
+	Principal string
 }
 
 // MaxLeaseTTL is the longest a stored lease lives.
@@ -289,7 +295,7 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 	var extras func(now int64) ([]storage.Extra, error)
 	if req.LeaseTTL > 0 {
 		lease.stored = true
-		lease.id = storage.NewLeaseID(req.EntityID, req.Resource, req.RequestID)
+		lease.id = storage.NewLeaseID(req.Principal, req.EntityID, req.Resource, req.RequestID)
 		extras = func(now int64) ([]storage.Extra, error) {
 			lease.expiresAt = time.UnixMilli(now).Add(req.LeaseTTL).UTC()
 			item := storage.LeaseItem{ID: lease.id, EntityID: req.EntityID, Resource: req.Resource, State: storage.LeaseOpen,

@@ -73,12 +73,14 @@ func amountAttr(level int, name string) string {
 // ErrBadLeaseID means a string is not a lease id.
 var ErrBadLeaseID = errors.New("storage: malformed lease id")
 
-// NewLeaseID returns the id of a new lease: random, or bound to requestID when it is set.
-func NewLeaseID(entity, resource, requestID string) string {
+// NewLeaseID returns the id of a new lease: random, or bound to requestID when it is set. The
+// request's hash covers principal (the caller's identity, "" when none is known), so a request
+// id names a lease only for the principal that made it.
+func NewLeaseID(principal, entity, resource, requestID string) string {
 	if requestID == "" {
 		return randomHex()
 	}
-	return requestHash(entity, resource, requestID) + "-" + randomHex()
+	return requestHash(principal, entity, resource, requestID) + "-" + randomHex()
 }
 
 func randomHex() string {
@@ -87,8 +89,12 @@ func randomHex() string {
 	return hex.EncodeToString(b)
 }
 
-func requestHash(entity, resource, requestID string) string {
-	h := sha256.Sum256([]byte(entity + "\x00" + resource + "\x00" + requestID))
+func requestHash(principal, entity, resource, requestID string) string {
+	key := entity + "\x00" + resource + "\x00" + requestID
+	if principal != "" {
+		key = "p\x00" + principal + "\x00" + key
+	}
+	h := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(h[:])
 }
 

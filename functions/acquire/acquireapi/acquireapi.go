@@ -83,6 +83,7 @@ func (h *handlers) acquire(ctx context.Context, r *httpapi.Request) *httpapi.Res
 	if err != nil {
 		return httpapi.ErrorResponse(err)
 	}
+	req.Principal = r.Principal // request ids are the caller's own
 	lease, err := h.l.Acquire(ctx, req)
 	if err != nil {
 		return httpapi.ErrorResponse(err)

@@ -329,9 +329,24 @@ func TestDirectInvocation(t *testing.T) {
 	if r.Status != 200 || got.Consumed["tpm"] != 500 {
 		t.Fatalf("direct acquire: %d %s", r.Status, r.Body)
 	}
-	// The same request id through API Gateway returns the same lease.
-	if ev := decode[httpapi.AcquireResponse](t, call(t, e.handler, event(t, "acquire.json", nil)).Body); ev.LeaseID != got.LeaseID {
-		t.Fatalf("event and direct acquire with one request id: %s vs %s", ev.LeaseID, got.LeaseID)
+	// Row 11: request ids are scoped to the caller. Through API Gateway the IAM principal is
+	// another caller than a direct invocation (which carries none): the same request id is
+	// another acquire, and the direct caller's lease (whose id settles it) is not handed out.
+	first := decode[httpapi.AcquireResponse](t, call(t, e.handler, event(t, "acquire.json", nil)).Body)
+	if first.LeaseID == "" || first.LeaseID == got.LeaseID || first.LeaseID[:64] == got.LeaseID[:64] {
+		t.Fatalf("event and direct acquire with one request id: %s vs %s", first.LeaseID, got.LeaseID)
+	}
+	// The same principal replaying gets its own lease back; another principal does not.
+	if again := decode[httpapi.AcquireResponse](t, call(t, e.handler, event(t, "acquire.json", nil)).Body); again.LeaseID != first.LeaseID {
+		t.Fatalf("replay by the same principal: %s, want %s", again.LeaseID, first.LeaseID)
+	}
+	other := event(t, "acquire.json", nil)
+	other.RequestContext.Authorizer.IAM.UserARN = "arn:aws:iam::123456789012:user/someone-else"
+	if stranger := decode[httpapi.AcquireResponse](t, call(t, e.handler, other).Body); stranger.LeaseID == first.LeaseID || stranger.LeaseID[65:] == first.LeaseID[65:] {
+		t.Fatalf("another principal replaying the request id got %s (first %s)", stranger.LeaseID, first.LeaseID)
+	}
+	if left := e.available("key-acme-1"); left["tpm"] != 8500 {
+		t.Fatalf("three acquires of 500 by three callers: %v left, want 8500", left)
 	}
 	for _, pair := range [][2]string{{"direct-available.json", "available.json"}, {"direct-time-until-available.json", "time-until-available.json"}} {
 		d := direct(t, e.handler, readEvent(t, pair[0]))
