@@ -209,4 +209,3 @@ func TestModel(t *testing.T) {
 		t.Fatalf("counters %v %d, model %v %d", c, acq, consumed, acquires)
 	}
 }
-
