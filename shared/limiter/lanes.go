@@ -3,10 +3,11 @@ package limiter
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base64"
 	mathrand "math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/shared/storage"
@@ -25,16 +26,17 @@ const maxPrune = 4
 // its write was applied is retired, never handed out again: a late delivery of that write can
 // then still be recognised.
 type lanes struct {
-	mu   sync.Mutex
-	base string // random per Limiter
-	free []string
-	made int
+	mu     sync.Mutex
+	base   string // 48 random bits per Limiter, base64url
+	free   []string
+	made   int64
+	writes atomic.Int64 // numbers the write ids of this Limiter
 }
 
 func newLanes() *lanes {
-	b := make([]byte, 5)
+	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return &lanes{base: hex.EncodeToString(b)}
+	return &lanes{base: base64.RawURLEncoding.EncodeToString(b)}
 }
 
 func (p *lanes) get() string {
@@ -46,7 +48,7 @@ func (p *lanes) get() string {
 		return lane
 	}
 	p.made++
-	return p.base + "." + strconv.Itoa(p.made)
+	return p.base + strconv.FormatInt(p.made, 36)
 }
 
 func (p *lanes) put(lane string) {
@@ -55,11 +57,11 @@ func (p *lanes) put(lane string) {
 	p.free = append(p.free, lane)
 }
 
-// newWriteID returns a write id made at now (Unix ms): "{now}.{16 random hex digits}".
-func newWriteID(now int64) string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return strconv.FormatInt(now, 10) + "." + hex.EncodeToString(b)
+// newWriteID returns a write id made at now (Unix ms): "{now}.{n}", both base 36, n numbering
+// the Limiter's writes. Ids differ between the writes of one lane, which is all the lane's
+// condition needs (lane names are unique per Limiter), and are short: every write carries one.
+func (p *lanes) newWriteID(now int64) string {
+	return strconv.FormatInt(now, 36) + "." + strconv.FormatInt(p.writes.Add(1), 36)
 }
 
 // staleLanes returns the lanes of b, other than lane, whose last write is older than laneTTL at now

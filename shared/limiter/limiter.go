@@ -313,6 +313,10 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 		// The lease of this request id exists: this is a retry of an acquire that was written.
 		return l.replay(ctx, storage.LeaseIDOf(xe.Item))
 	}
+	if errors.As(err, &xe) {
+		// A random lease id that exists: not a state this limiter writes. Nothing was written.
+		return nil, &UnavailableError{Op: "acquire", Err: err}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -431,7 +435,7 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 	if pending != nil && *pending != nil {
 		lane, wid, uncertain = (*pending).lane, (*pending).wid, true
 	} else {
-		lane, wid = l.lanes.get(), newWriteID(l.nowMs())
+		lane, wid = l.lanes.get(), l.lanes.newWriteID(l.nowMs())
 	}
 	defer func() {
 		switch {

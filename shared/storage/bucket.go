@@ -23,7 +23,7 @@ const (
 	AttrAcquires  = "acq" // Number: net acquires (+1 per acquire, −1 per rollback)
 	AttrUpdatedAt = "ts"  // Number: Unix ms of the last write, by the limiter's clock
 	// AttrWriteID+lane (String) is the id of the last write a writer's lane made to the item:
-	// "{unix ms}.{random}". A write carries its id under the condition that its lane's id
+	// "{unix ms, base 36}.{anything}". A write carries its id under the condition that its lane's id
 	// differs, so a resend of an applied write fails its condition and is recognised.
 	AttrWriteID = "w#"
 )
@@ -49,7 +49,7 @@ type Bucket struct {
 // WriteIDTime returns the Unix ms a write id was made at (0 when it is malformed).
 func WriteIDTime(id string) int64 {
 	ms, _, _ := strings.Cut(id, ".")
-	v, err := strconv.ParseInt(ms, 10, 64)
+	v, err := strconv.ParseInt(ms, 36, 64)
 	if err != nil {
 		return 0
 	}
