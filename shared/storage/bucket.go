@@ -42,7 +42,8 @@ type Bucket struct {
 	Limits    map[string]LimitState // by limit name; a limit never written is absent
 	Acquires  int64
 	UpdatedAt int64 // Unix ms
-	// Lanes are the write ids of the item's writer lanes, by lane (see AttrWriteID).
+	// Lanes are the write ids of the item's writer lanes, by lane (see AttrWriteID). The item a
+	// successful write returns is decoded without them.
 	Lanes map[string]string
 }
 
@@ -182,7 +183,7 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 			}
 			return nil, fmt.Errorf("update bucket %s/%s: %w", writes[0].EntityID, writes[0].Resource, err)
 		}
-		b, err := decodeBucket(out.Attributes)
+		b, err := decodeBucket(out.Attributes, false) // lanes matter only to a failed write
 		if err != nil {
 			return nil, err
 		}
@@ -269,7 +270,7 @@ func (t *Table) GetBucket(ctx context.Context, entity, resource string) (*Bucket
 	if out.Item == nil {
 		return &Bucket{EntityID: entity, Resource: resource, Limits: map[string]LimitState{}}, nil
 	}
-	return decodeBucket(out.Item)
+	return decodeBucket(out.Item, true)
 }
 
 func n(v string) *types.AttributeValueMemberN { return &types.AttributeValueMemberN{Value: v} }
@@ -383,14 +384,15 @@ func decodeBucketOrNil(item map[string]types.AttributeValue) *Bucket {
 	if len(item) == 0 {
 		return nil
 	}
-	b, err := decodeBucket(item)
+	b, err := decodeBucket(item, true)
 	if err != nil {
 		return nil
 	}
 	return b
 }
 
-func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
+// decodeBucket decodes a bucket item; its lanes' write ids only when lanes is set.
+func decodeBucket(item map[string]types.AttributeValue, lanes bool) (*Bucket, error) {
 	b := &Bucket{Limits: map[string]LimitState{}}
 	if pk, ok := item[AttrPK].(*types.AttributeValueMemberS); ok {
 		b.EntityID = strings.TrimPrefix(pk.Value, PrefixBucket)
@@ -402,6 +404,9 @@ func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 	b.UpdatedAt = numAttr(item[AttrUpdatedAt])
 	for name, av := range item {
 		if lane, ok := strings.CutPrefix(name, AttrWriteID); ok {
+			if !lanes {
+				continue
+			}
 			if b.Lanes == nil {
 				b.Lanes = map[string]string{}
 			}

@@ -415,3 +415,51 @@ func TestIAMGuardRefusesEntityWrites(t *testing.T) {
 	}
 	e.guard.violations = nil
 }
+
+// Row 1 over HTTP: two identical refunds of one lease, each request loading it afresh, both
+// apply; a refund sent twice with one idempotency_key applies once; an adjust of zeros is a
+// 200 that changes nothing (row 9).
+func TestAdjustRefundsAndKeys(t *testing.T) {
+	e := newEnv(t)
+	got := decode[httpapi.AcquireResponse](t, call(t, e.handler, event(t, "acquire.json", nil)).Body)
+	adjust := func(body string) httpapi.LeaseResponse {
+		t.Helper()
+		ev := event(t, "adjust.json", withLease(got.LeaseID))
+		withBody(body)(&ev)
+		r := call(t, e.handler, ev)
+		if r.StatusCode != 200 {
+			t.Fatalf("adjust %s: %d %s", body, r.StatusCode, r.Body)
+		}
+		return decode[httpapi.LeaseResponse](t, r.Body)
+	}
+	adjust(`{"adjust":{"tpm":-100}}`)
+	if out := adjust(`{"adjust":{"tpm":-100}}`); out.Consumed["tpm"] != 300 {
+		t.Fatalf("two refunds: the lease holds %v, want tpm 300", out.Consumed)
+	}
+	for range 2 {
+		if out := adjust(`{"adjust":{"tpm":-50},"idempotency_key":"refund-1"}`); out.Consumed["tpm"] != 250 {
+			t.Fatalf("keyed refund: the lease holds %v, want tpm 250 (once)", out.Consumed)
+		}
+	}
+	if out := adjust(`{"adjust":{"tpm":0}}`); out.Consumed["tpm"] != 250 {
+		t.Fatalf("zero adjust: %v", out.Consumed)
+	}
+	if left := e.available("key-acme-1"); left["tpm"] != 9750 {
+		t.Fatalf("bucket after refunds: %v, want 9750", left)
+	}
+	ev := event(t, "adjust.json", withLease(got.LeaseID))
+	withBody(`{"adjust":{"tpm":1},"idempotency_key":"bad#key"}`)(&ev)
+	if r := call(t, e.handler, ev); r.StatusCode != 400 || !strings.Contains(r.Body, "idempotency_key") {
+		t.Fatalf("bad key: %d %s", r.StatusCode, r.Body)
+	}
+	ev = event(t, "rollback.json", withLease(got.LeaseID))
+	withBody(`{"idempotency_key":"end-1"}`)(&ev)
+	for range 2 {
+		if r := call(t, e.handler, ev); r.StatusCode != 200 {
+			t.Fatalf("rollback with a key: %d %s", r.StatusCode, r.Body)
+		}
+	}
+	if left := e.available("key-acme-1"); left["tpm"] != 10_000 {
+		t.Fatalf("after rollback: %v", left)
+	}
+}
