@@ -297,3 +297,29 @@ func TestConflictIsContentionThrottlingIsUnavailability(t *testing.T) {
 		t.Fatalf("bucket %v %d, want only the first acquire", c, a)
 	}
 }
+
+// Row 12: a leased acquire without a request id whose answers are lost is recognised when the
+// SDK resends it: the caller gets the lease that was written (no invisible open lease, no
+// second charge), and any process can settle it.
+func TestRow12LostLeasedAcquireWithoutRequestID(t *testing.T) {
+	e := newRetryEnv(t)
+	req := limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{daily}, Consume: map[string]int64{"d": 4}, LeaseTTL: time.Minute}
+	e.faults.LoseResponse("TransactWriteItems", 2)
+	lease, err := e.lim.Acquire(ctx(), req)
+	if err != nil || e.faults.Lost() != 2 {
+		t.Fatalf("acquire with two answers lost: %v (lost %d)", err, e.faults.Lost())
+	}
+	if c, acq := bucketOf(t, e, "k", "r"); c["d"] != 4 || acq != 1 {
+		t.Fatalf("bucket %v %d, want one charge of 4", c, acq)
+	}
+	other, err := e.newLimiter().Lease(ctx(), lease.ID())
+	if err != nil {
+		t.Fatalf("the lease the caller was given is not the one stored: %v", err)
+	}
+	if err := other.Rollback(ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if c, acq := bucketOf(t, e, "k", "r"); c["d"] != 0 || acq != 0 {
+		t.Fatalf("after rollback by another process: %v %d", c, acq)
+	}
+}
