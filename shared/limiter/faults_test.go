@@ -323,3 +323,25 @@ func TestRow12LostLeasedAcquireWithoutRequestID(t *testing.T) {
 		t.Fatalf("after rollback by another process: %v %d", c, acq)
 	}
 }
+
+// An in-memory lease whose keyed adjustment was left uncertain (applied, every answer lost)
+// refunds it exactly on rollback: the adjustment is resent under its write id first.
+func TestRollbackAfterUncertainAdjust(t *testing.T) {
+	e := newRetryEnv(t)
+	lease := mustAcquire(t, e.lim, limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{daily}, Consume: map[string]int64{"d": 2}})
+	e.faults.LoseResponse("UpdateItem", -1)
+	var ue *limiter.UnavailableError
+	if err := lease.AdjustOnce(ctx(), "k1", map[string]int64{"d": 5}); !errors.As(err, &ue) || !ue.Uncertain {
+		t.Fatalf("adjust with every answer lost: %v", err)
+	}
+	e.faults.Clear()
+	if err := lease.Rollback(ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if c, acq := bucketOf(t, e, "k", "r"); c["d"] != 0 || acq != 0 {
+		t.Fatalf("after rollback: consumed %v, acquires %d; want 0 0", c, acq)
+	}
+	if got := available(t, e, "k", "r", daily); got["d"] != 50 {
+		t.Fatalf("available %v, want 50", got)
+	}
+}

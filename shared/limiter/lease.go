@@ -47,8 +47,9 @@ type Lease struct {
 	keys     map[string]bool // idempotency keys of the adjustments applied (in-memory lease)
 	// pending is a write of this lease whose outcome is unknown: a rollback, or the adjustment
 	// of pendingKey. Retrying that call resends it, so it applies once.
-	pending    *pendingWrite
-	pendingKey string
+	pending        *pendingWrite
+	pendingKey     string
+	pendingAmounts map[string]int64
 }
 
 // ID returns the lease's id: 32 random hex digits, or, for a stored lease acquired with a
@@ -140,6 +141,11 @@ const MaxIdempotencyKeyLength = 128
 func (s *Lease) AdjustOnce(ctx context.Context, key string, amounts map[string]int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.adjust(ctx, key, amounts)
+}
+
+// adjust is AdjustOnce with s.mu held.
+func (s *Lease) adjust(ctx context.Context, key string, amounts map[string]int64) error {
 	if err := s.closedErr(); err != nil {
 		return err
 	}
@@ -193,8 +199,11 @@ func (s *Lease) AdjustOnce(ctx context.Context, key string, amounts map[string]i
 		pending = s.pending
 	}
 	st, err := s.l.charge(ctx, s.resource, delta, false, &pending, extras)
-	if key != "" && pending != nil {
-		s.pending, s.pendingKey = pending, key
+	switch {
+	case key != "" && pending != nil:
+		s.pending, s.pendingKey, s.pendingAmounts = pending, key, amounts
+	case key != "" && key == s.pendingKey:
+		s.pending, s.pendingKey, s.pendingAmounts = nil, "", nil
 	}
 	if err != nil {
 		if it := s.appliedKey(err, key); it != nil {
@@ -323,6 +332,14 @@ func (s *Lease) Rollback(ctx context.Context) error {
 		s.state = leaseRolledBack
 		return nil
 	}
+	if s.pendingKey != "" && !s.stored {
+		// An adjustment whose outcome is unknown is settled first (resent under its write id),
+		// so that the refund is exactly what the lease holds. A stored lease needs not: the
+		// rollback's condition reads what its item holds.
+		if err := s.adjust(ctx, s.pendingKey, s.pendingAmounts); err != nil {
+			return fmt.Errorf("rollback lease %s: settle the adjustment whose outcome is unknown: %w", s.id, err)
+		}
+	}
 	var err error
 	for attempt := range rollbackAttempts {
 		if attempt > 0 {
@@ -354,7 +371,7 @@ func (s *Lease) Rollback(ctx context.Context) error {
 			}
 		}
 		if s.pendingKey != "" {
-			s.pending, s.pendingKey = nil, "" // a rollback replaces an unknown adjustment
+			s.pending, s.pendingKey, s.pendingAmounts = nil, "", nil // the item's amounts decide
 		}
 		if _, err = s.l.charge(ctx, s.resource, refund, false, &s.pending, extras); err == nil {
 			s.state = leaseRolledBack
