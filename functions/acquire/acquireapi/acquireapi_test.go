@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/zeroae/zae-limiter-go/functions/acquire/acquireapi"
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
@@ -461,5 +463,51 @@ func TestAdjustRefundsAndKeys(t *testing.T) {
 	}
 	if left := e.available("key-acme-1"); left["tpm"] != 10_000 {
 		t.Fatalf("after rollback: %v", left)
+	}
+}
+
+// Rows 4 and 5 over HTTP: 64 clients (8 function instances) acquiring stored leases on one
+// bucket, half failing open, get 200s and 429s only: never a 5xx, never a degraded lease, and
+// the bucket holds exactly what was granted.
+func TestHotBucketOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	handlers := make([]lambda.Handler, 8)
+	for i := range handlers {
+		_, handlers[i] = e.newFunction()
+	}
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	granted := int64(0)
+	var wg sync.WaitGroup
+	for c := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 3 {
+				mode := "fail_closed"
+				if c%2 == 0 {
+					mode = "fail_open"
+				}
+				body := fmt.Sprintf(`{"entity_id":"hot","resource":"gpt-4","consume":{"rpm":1},"limits":[{"name":"rpm","rate":100,"period":"minute"}],"failure_mode":%q,"request_id":"c%d-%d"}`, mode, c, i)
+				r := call(t, handlers[c%len(handlers)], event(t, "acquire.json", withBody(body)))
+				mu.Lock()
+				statuses[r.StatusCode]++
+				if r.StatusCode == 200 {
+					if strings.Contains(r.Body, `"degraded":true`) {
+						statuses[-1]++
+					}
+					granted++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("statuses %v", statuses)
+	if statuses[200]+statuses[429] != 64*3 || statuses[-1] != 0 {
+		t.Fatalf("statuses %v: want only 200 and 429, no degraded lease", statuses)
+	}
+	if left := e.available("hot"); granted > 100 || left["rpm"] != 100-granted {
+		t.Fatalf("granted %d, bucket %v: want exactly the grants taken, at most 100", granted, left)
 	}
 }
