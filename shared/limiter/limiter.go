@@ -452,7 +452,10 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 	failures := 0 // tries that failed for another reason than a lost race
 	for attempt := 0; attempt < l.maxAttempts; attempt++ {
 		now := l.nowMs()
-		writes, idx, stale, denied := buildWrites(resource, levels, preds, fresh, checked, now)
+		// A single UpdateItem returns what it wrote: limits not charged are written too (an ADD
+		// of 0), so that their statuses are read, not guessed. A transaction returns nothing.
+		touch := len(levels) == 1 && extras == nil
+		writes, idx, stale, denied := buildWrites(resource, levels, preds, fresh, checked, touch, now)
 		if stale >= 0 {
 			// A limit changed and only a cached state is known: a re-base needs the stored one.
 			b, err := l.table.GetBucket(ctx, levels[stale].entityID, resource)
@@ -491,24 +494,24 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 		}
 		if len(writes) == 0 && len(opts.Extra) == 0 {
 			// Nothing to write (a refund to buckets that are gone): what is known is a guess.
-			return markEstimated(statuses(resource, levels, preds, now, nil), levels, nil), nil
+			return markEstimated(statuses(resource, levels, preds, now, nil), levels, make([]*storage.Bucket, len(levels))), nil
 		}
 		images, err := l.table.WriteBuckets(ctx, writes, opts)
 		if err == nil {
-			estimated := make([]bool, len(levels))
-			for i := range levels {
-				estimated[i] = true // until an item returned by the write says otherwise
-			}
+			read := make([]*storage.Bucket, len(levels)) // what DynamoDB answered, by level
 			for j, w := range writes {
 				i := idx[j]
-				if j < len(images) && images[j] != nil {
-					preds[i], estimated[i] = images[j], false
-				} else {
+				switch {
+				case j < len(images) && images[j] != nil && images[j].Partial:
+					read[i], preds[i] = images[j], mergeWritten(preds[i], images[j])
+				case j < len(images) && images[j] != nil:
+					read[i], preds[i] = images[j], images[j]
+				default:
 					preds[i] = applyWrite(preds[i], w)
 				}
 				l.buckets.put(bucketID{levels[i].entityID, resource}, preds[i])
 			}
-			return markEstimated(statuses(resource, levels, preds, now, nil), levels, estimated), nil
+			return markEstimated(statuses(resource, levels, preds, now, nil), levels, read), nil
 		}
 		var cf *storage.ConditionFailedError
 		var xe *storage.ExtraConditionError
@@ -596,7 +599,7 @@ func (l *Limiter) rebase(ctx context.Context, resource, entity string, limits []
 	var cf *storage.ConditionFailedError
 	switch {
 	case err == nil:
-		b = images[0]
+		b = mergeWritten(b, images[0])
 	case errors.As(err, &cf) && cf.Failed[0].Current != nil:
 		b = cf.Failed[0].Current
 	default:
@@ -606,20 +609,39 @@ func (l *Limiter) rebase(ctx context.Context, resource, entity string, limits []
 	return b
 }
 
-// markEstimated labels the statuses of the levels whose state was not returned by DynamoDB
-// (estimated[i], or every level when estimated is nil) as estimates.
-func markEstimated(out []LimitStatus, levels []level, estimated []bool) []LimitStatus {
-	for i, lv := range levels {
-		if estimated != nil && !estimated[i] {
-			continue
-		}
-		for k := range out {
-			if out[k].EntityID == lv.entityID {
-				out[k].Estimated = true
+// markEstimated labels as estimates the statuses of the limits whose state DynamoDB did not
+// return: read[i] is what it returned for level i (nil: nothing; a Partial bucket: the limits
+// written).
+func markEstimated(out []LimitStatus, levels []level, read []*storage.Bucket) []LimitStatus {
+	for k := range out {
+		for i, lv := range levels {
+			if out[k].EntityID != lv.entityID {
+				continue
 			}
+			b := read[i]
+			_, written := b.LimitsOrNil()[out[k].Limit.Name]
+			out[k].Estimated = b == nil || b.Partial && !written
 		}
 	}
 	return out
+}
+
+// mergeWritten returns pred with the limits and counters a write returned (a Partial bucket).
+func mergeWritten(pred, got *storage.Bucket) *storage.Bucket {
+	b := &storage.Bucket{EntityID: got.EntityID, Resource: got.Resource, Limits: map[string]storage.LimitState{}, UpdatedAt: got.UpdatedAt}
+	if pred != nil {
+		for k, v := range pred.Limits {
+			b.Limits[k] = v
+		}
+		b.Acquires = pred.Acquires
+	}
+	for k, v := range got.Limits {
+		b.Limits[k] = v
+	}
+	if got.Acquires != 0 {
+		b.Acquires = got.Acquires
+	}
+	return b
 }
 
 // buildWrites turns levels into bucket writes from the predicted states. idx maps each write
@@ -627,11 +649,19 @@ func markEstimated(out []LimitStatus, levels []level, estimated []bool) []LimitS
 // stale ≥ 0 names a level whose stored state must be read first. A checked charge of only
 // zeros writes each level's acquire counter alone, so it is counted and its statuses are read
 // from the items the write returns.
-func buildWrites(resource string, levels []level, preds []*storage.Bucket, fresh []bool, checked bool, now int64) (writes []storage.BucketWrite, idx []int, stale int, denied bool) {
+//
+// With touch, a level that is written also writes the limits it does not charge, as an ADD of
+// 0 under their stored parameters (when its predicted state has them), so that a single
+// UpdateItem's answer carries every limit.
+func buildWrites(resource string, levels []level, preds []*storage.Bucket, fresh []bool, checked, touch bool, now int64) (writes []storage.BucketWrite, idx []int, stale int, denied bool) {
 	defer func() {
 		if checked && stale < 0 && !denied && len(writes) == 0 {
 			for i, lv := range levels {
-				writes = append(writes, storage.BucketWrite{EntityID: lv.entityID, Resource: resource, Now: now, Acquires: lv.acquires, Create: preds[i] == nil})
+				w := storage.BucketWrite{EntityID: lv.entityID, Resource: resource, Now: now, Acquires: lv.acquires, Create: preds[i] == nil}
+				if touch && preds[i] != nil {
+					w.Limits = touches(lv, preds[i])
+				}
+				writes = append(writes, w)
 				idx = append(idx, i)
 			}
 		}
@@ -657,10 +687,25 @@ func buildWrites(resource string, levels []level, preds []*storage.Bucket, fresh
 		if len(w.Limits) == 0 {
 			continue // nothing to charge at this level (a refund to a bucket that is gone)
 		}
+		if touch && preds[i] != nil {
+			w.Limits = append(w.Limits, touches(lv, preds[i])...)
+		}
 		writes = append(writes, w)
 		idx = append(idx, i)
 	}
 	return writes, idx, -1, false
+}
+
+// touches returns an ADD of 0 to every limit of lv it does not charge that pred has, under its
+// stored parameters: written only so that the write's answer carries it.
+func touches(lv level, pred *storage.Bucket) []storage.LimitWrite {
+	var out []storage.LimitWrite
+	for _, lim := range lv.limits {
+		if st, ok := pred.Limits[lim.Name]; ok && lv.amounts[lim.Name] == 0 {
+			out = append(out, storage.LimitWrite{Name: lim.Name, Mode: storage.Add, Params: st.Params})
+		}
+	}
+	return out
 }
 
 // limitWrite chooses the conditional write of x millitokens on one limit. ok is false when

@@ -45,6 +45,18 @@ type Bucket struct {
 	// Lanes are the write ids of the item's writer lanes, by lane (see AttrWriteID). The item a
 	// successful write returns is decoded without them.
 	Lanes map[string]string
+	// Partial is true for what a successful single write returns: only the limits it wrote
+	// (with their params and state after it; Consumed only where the write added to it), and
+	// Acquires only when it added to them.
+	Partial bool
+}
+
+// LimitsOrNil returns b's limits, nil for a nil bucket.
+func (b *Bucket) LimitsOrNil() map[string]LimitState {
+	if b == nil {
+		return nil
+	}
+	return b.Limits
 }
 
 // WriteIDTime returns the Unix ms a write id was made at (0 when it is malformed).
@@ -152,8 +164,9 @@ func (e *ExtraConditionError) Error() string {
 }
 
 // WriteBuckets applies writes atomically: all or none. One write without extras or token is one
-// UpdateItem, whose result is returned (the item after the write); otherwise they are one
-// TransactWriteItems, for which the returned slice is nil. A failed condition returns
+// UpdateItem, whose result is returned: the limits it wrote as they are after it (a Partial
+// bucket: UPDATED_NEW, so the answer carries neither the limits it did not write nor the
+// item's lanes); otherwise they are one TransactWriteItems, for which the returned slice is nil. A failed condition returns
 // *ConditionFailedError with the current items, at no read cost.
 func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts WriteOptions) ([]*Bucket, error) {
 	if len(writes) == 0 && len(opts.Extra) == 0 {
@@ -165,7 +178,7 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
 			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
 			ExpressionAttributeValues:           u.ExpressionAttributeValues,
-			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValues:                        types.ReturnValueUpdatedNew,
 			ReturnValuesOnConditionCheckFailure: u.ReturnValuesOnConditionCheckFailure,
 		})
 		if err != nil {
@@ -183,7 +196,7 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 			}
 			return nil, fmt.Errorf("update bucket %s/%s: %w", writes[0].EntityID, writes[0].Resource, err)
 		}
-		b, err := decodeBucket(out.Attributes, false) // lanes matter only to a failed write
+		b, err := decodeUpdated(out.Attributes, writes[0])
 		if err != nil {
 			return nil, err
 		}
@@ -270,7 +283,7 @@ func (t *Table) GetBucket(ctx context.Context, entity, resource string) (*Bucket
 	if out.Item == nil {
 		return &Bucket{EntityID: entity, Resource: resource, Limits: map[string]LimitState{}}, nil
 	}
-	return decodeBucket(out.Item, true)
+	return decodeBucket(out.Item)
 }
 
 func n(v string) *types.AttributeValueMemberN { return &types.AttributeValueMemberN{Value: v} }
@@ -384,15 +397,33 @@ func decodeBucketOrNil(item map[string]types.AttributeValue) *Bucket {
 	if len(item) == 0 {
 		return nil
 	}
-	b, err := decodeBucket(item, true)
+	b, err := decodeBucket(item)
 	if err != nil {
 		return nil
 	}
 	return b
 }
 
-// decodeBucket decodes a bucket item; its lanes' write ids only when lanes is set.
-func decodeBucket(item map[string]types.AttributeValue, lanes bool) (*Bucket, error) {
+// decodeUpdated decodes the UPDATED_NEW answer to the write w.
+func decodeUpdated(item map[string]types.AttributeValue, w BucketWrite) (*Bucket, error) {
+	b := &Bucket{EntityID: w.EntityID, Resource: w.Resource, Limits: make(map[string]LimitState, len(w.Limits)), Partial: true,
+		Acquires: numAttr(item[AttrAcquires]), UpdatedAt: numAttr(item[AttrUpdatedAt])}
+	for _, lw := range w.Limits {
+		nv, ok := item[AttrState+lw.Name].(*types.AttributeValueMemberN)
+		if !ok {
+			return nil, fmt.Errorf("storage: bucket %s/%s: the write's answer lacks %s", w.EntityID, w.Resource, AttrState+lw.Name)
+		}
+		e, err := tokenbucket.ParseInt128(nv.Value)
+		if err != nil {
+			return nil, fmt.Errorf("storage: bucket %s/%s: %s: %w", w.EntityID, w.Resource, lw.Name, err)
+		}
+		b.Limits[lw.Name] = LimitState{Params: lw.Params, State: e, Consumed: numAttr(item[AttrConsumed+lw.Name])}
+	}
+	return b, nil
+}
+
+// decodeBucket decodes a bucket item, its lanes' write ids included.
+func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 	b := &Bucket{Limits: map[string]LimitState{}}
 	if pk, ok := item[AttrPK].(*types.AttributeValueMemberS); ok {
 		b.EntityID = strings.TrimPrefix(pk.Value, PrefixBucket)
@@ -404,9 +435,6 @@ func decodeBucket(item map[string]types.AttributeValue, lanes bool) (*Bucket, er
 	b.UpdatedAt = numAttr(item[AttrUpdatedAt])
 	for name, av := range item {
 		if lane, ok := strings.CutPrefix(name, AttrWriteID); ok {
-			if !lanes {
-				continue
-			}
 			if b.Lanes == nil {
 				b.Lanes = map[string]string{}
 			}
