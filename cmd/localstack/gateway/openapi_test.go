@@ -165,7 +165,8 @@ func TestOpenAPI(t *testing.T) {
 		status int
 		query  string
 	}
-	acquire := `{"entity_id":"key-doc","resource":"gpt-4","consume":{"rpm":1,"tpm":500},"limits":[{"name":"rpm","rate":100,"period":"minute"},{"name":"tpm","capacity":10000,"refill_amount":10000,"refill_period_seconds":60}]}`
+	// rpm refills 100 a day: the refusal of step 3 must not depend on how fast steps run.
+	acquire := `{"entity_id":"key-doc","resource":"gpt-4","consume":{"rpm":1,"tpm":500},"limits":[{"name":"rpm","rate":100,"period":"day"},{"name":"tpm","capacity":10000,"refill_amount":10000,"refill_period_seconds":60}]}`
 	limits := `{"limits":[{"name":"rpm","rate":100,"period":"minute"},{"name":"tpm","rate":10000,"period":"minute","burst":20000}]}`
 	ent := map[string]string{"entity_id": "key-doc"}
 	entRes := map[string]string{"entity_id": "key-doc", "resource": "gpt-4"}
