@@ -198,6 +198,14 @@ func (c *Client) Commit(ctx context.Context, leaseID string) error {
 	return c.do(ctx, true, leaseCall("commit", leaseID, nil), nil)
 }
 
+// Settle ends a lease keeping final (whole tokens by limit name; limits not named keep what the
+// lease holds): the API adjusts and commits it in one write. It is retried: a repeat answers
+// 200 when the lease keeps final, an error matching ErrLeaseCommitted when it keeps other
+// amounts, one matching ErrLeaseRolledBack after a rollback.
+func (c *Client) Settle(ctx context.Context, leaseID string, final map[string]int64) error {
+	return c.do(ctx, true, leaseCall("commit", leaseID, httpapi.SettleRequest{Consumed: final}), nil)
+}
+
 // Rollback ends a lease and puts back all it consumed. It is idempotent; after a commit it
 // returns an error matching ErrLeaseCommitted, for an unknown or expired lease one matching
 // ErrLeaseNotFound.

@@ -282,6 +282,17 @@ func TestRetryIsIdempotent(t *testing.T) {
 	if got := b.left(t, "retry"); got["tpm"] != 9599 {
 		t.Fatalf("keyed refund sent twice: %v, want 9599 left", got)
 	}
+	// Settling with the real count, the first answer lost: retried, applied once.
+	calls.Store(0)
+	if err := c.Settle(ctx, lease.ID(), map[string]int64{"tpm": 2000}); err != nil || calls.Load() != 2 {
+		t.Fatalf("settle: %v after %d calls", err, calls.Load())
+	}
+	if got := b.left(t, "retry"); got["tpm"] != 8000 {
+		t.Fatalf("after settle: %v, want 8000 left", got)
+	}
+	if err := c.Settle(ctx, lease.ID(), map[string]int64{"tpm": 1}); !errors.Is(err, client.ErrLeaseCommitted) {
+		t.Fatalf("settle to another count after settling: %v", err)
+	}
 }
 
 // With no API to reach, a fail-open acquire is granted degraded; a fail-closed one is

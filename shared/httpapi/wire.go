@@ -194,6 +194,9 @@ func (r AdjustRequest) Check() error {
 // send one with every settling call, and is checked like an adjust's.
 type SettleRequest struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Consumed (commit only) is what the lease keeps, in whole tokens by limit name: the commit
+	// first adjusts the lease to it, in the same write (limiter.Lease.Settle).
+	Consumed map[string]int64 `json:"consumed,omitempty"`
 }
 
 // Check reports whether the key is well formed.

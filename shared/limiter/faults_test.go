@@ -345,3 +345,61 @@ func TestRollbackAfterUncertainAdjust(t *testing.T) {
 		t.Fatalf("available %v, want 50", got)
 	}
 }
+
+// Settle: acquire with an estimate, then commit the real count in one write, exact whichever
+// process settles, idempotent, and applied once when its answers are lost.
+func TestSettle(t *testing.T) {
+	e := newRetryEnv(t)
+	req := limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{rpm, tpm}, Consume: map[string]int64{"rpm": 1, "tpm": 500}}
+	lease := mustAcquire(t, e.lim, req)
+	e.meter.Reset()
+	if err := lease.Settle(ctx(), map[string]int64{"tpm": 1250}); err != nil {
+		t.Fatal(err)
+	}
+	if u := e.meter.Total(); u.Requests != 1 || u.TableWCU != 1 {
+		t.Fatalf("in-memory settle cost %+v, want 1 request, 1 WCU", u)
+	}
+	if c, _ := bucketOf(t, e, "k", "r"); c["tpm"] != 1250 || c["rpm"] != 1 {
+		t.Fatalf("after settle: %v", c)
+	}
+	if err := lease.Settle(ctx(), map[string]int64{"tpm": 1250}); err != nil {
+		t.Fatalf("repeated settle: %v", err)
+	}
+	if err := lease.Settle(ctx(), map[string]int64{"tpm": 7}); !errors.Is(err, limiter.ErrLeaseCommitted) {
+		t.Fatalf("settle to other amounts after commit: %v", err)
+	}
+
+	// A stored lease, adjusted by another process, settled by a stale object with every
+	// first answer lost: the bucket keeps exactly the final count.
+	req.Resource, req.LeaseTTL = "s", time.Minute
+	stale := mustAcquire(t, e.lim, req)
+	other, err := e.newLimiter().Lease(ctx(), stale.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Adjust(ctx(), map[string]int64{"tpm": 100}); err != nil {
+		t.Fatal(err)
+	}
+	e.faults.LoseResponse("TransactWriteItems", 2)
+	if err := stale.Settle(ctx(), map[string]int64{"tpm": 1250, "rpm": 0}); err != nil {
+		t.Fatalf("settle from the stale object: %v", err)
+	}
+	e.faults.Clear()
+	if c, acq := bucketOf(t, e, "k", "s"); c["tpm"] != 1250 || c["rpm"] != 0 || acq != 1 {
+		t.Fatalf("after settling the stored lease: %v %d, want tpm 1250, rpm 0", c, acq)
+	}
+	again, err := e.newLimiter().Lease(ctx(), stale.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Settle(ctx(), map[string]int64{"tpm": 1250}); err != nil {
+		t.Fatalf("settle repeated by a third process: %v", err)
+	}
+	if err := again.Rollback(ctx()); !errors.Is(err, limiter.ErrLeaseCommitted) {
+		t.Fatalf("rollback after settle: %v", err)
+	}
+	var ve *limiter.ValidationError
+	if err := mustAcquire(t, e.lim, req).Settle(ctx(), map[string]int64{"nope": 1}); !errors.As(err, &ve) {
+		t.Fatalf("settle of an unknown limit: %v", err)
+	}
+}

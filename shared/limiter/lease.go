@@ -290,6 +290,11 @@ func (s *Lease) leaseConflict(err error) error {
 func (s *Lease) Commit(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.commit(ctx)
+}
+
+// commit is Commit with s.mu held.
+func (s *Lease) commit(ctx context.Context) error {
 	switch s.state {
 	case leaseRolledBack:
 		return ErrLeaseRolledBack
@@ -312,6 +317,117 @@ func (s *Lease) Commit(ctx context.Context) error {
 	}
 	s.state = leaseCommitted
 	return nil
+}
+
+// Settle makes the lease keep final — whole tokens by limit name of the entity; limits not
+// named keep what the lease holds — at every level it charged, and commits it, in one write
+// (an UpdateItem, or a transaction with cascade or a stored lease; a plain Commit when nothing
+// changes): the LLM flow of acquire with an estimate, then settle with the real count. Like
+// Adjust it is never refused for lack of tokens. It is idempotent: on a lease already
+// committed keeping final it returns nil, on one committed keeping other amounts
+// ErrLeaseCommitted, after a rollback ErrLeaseRolledBack. A stored lease settles exactly what
+// its item holds, whichever process adjusted it.
+func (s *Lease) Settle(ctx context.Context, final map[string]int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(final) > MaxLimits {
+		return invalid("consumed", "at most %d limits, got %d", MaxLimits, len(final))
+	}
+	if !s.degraded {
+		for name, n := range final {
+			if _, ok := findLimit(s.levels[0].limits, name); !ok {
+				return invalid("consumed."+name, "the lease has no limit %q", name)
+			}
+			if n < 0 || n > MaxTokens {
+				return invalid("consumed."+name, "must be 0 to %d tokens, got %d", int64(MaxTokens), n)
+			}
+		}
+	}
+	var err error
+	for attempt := range rollbackAttempts {
+		switch s.state {
+		case leaseRolledBack:
+			return ErrLeaseRolledBack
+		case leaseCommitted:
+			if s.keeps(final) {
+				return nil
+			}
+			return ErrLeaseCommitted
+		}
+		if s.degraded {
+			s.state = leaseCommitted
+			return nil
+		}
+		if attempt > 0 {
+			if serr := sleep(ctx, attempt+2); serr != nil {
+				return serr
+			}
+		}
+		delta := make([]level, len(s.levels))
+		deltas := make([]map[string]int64, len(s.levels))
+		held := make([]map[string]int64, len(s.levels))
+		changed := false
+		for i, lv := range s.levels {
+			d := level{entityID: lv.entityID, limits: lv.limits, amounts: map[string]int64{}}
+			held[i] = map[string]int64{}
+			for _, lim := range lv.limits {
+				held[i][lim.Name] = lv.amounts[lim.Name]
+				if n, ok := final[lim.Name]; ok && n*millis != lv.amounts[lim.Name] {
+					d.amounts[lim.Name] = n*millis - lv.amounts[lim.Name]
+					changed = true
+				}
+			}
+			delta[i], deltas[i] = d, d.amounts
+		}
+		if !changed {
+			return s.commit(ctx)
+		}
+		var extras func(int64) ([]storage.Extra, error)
+		if s.stored {
+			extras = func(now int64) ([]storage.Extra, error) {
+				up, err := s.l.table.UpdateLease(s.id, storage.LeaseUpdate{Deltas: deltas, Expect: held, To: storage.LeaseCommitted}, now)
+				return []storage.Extra{up}, err
+			}
+		}
+		var st []LimitStatus
+		if st, err = s.l.charge(ctx, s.resource, delta, false, nil, extras); err == nil {
+			for i := range s.levels {
+				for name, x := range delta[i].amounts {
+					s.levels[i].amounts[name] += x
+				}
+			}
+			s.statuses, s.state = st, leaseCommitted
+			return nil
+		}
+		var xe *storage.ExtraConditionError
+		if errors.As(err, &xe) && len(xe.Item) > 0 {
+			s.refresh(storage.DecodeLease(xe.Item)) // what the item holds decides the next try
+		}
+		switch lerr := s.leaseConflict(err); {
+		case errors.Is(lerr, ErrLeaseRolledBack), errors.Is(lerr, ErrLeaseCommitted):
+			continue // decided at the top of the loop, with the item's amounts
+		case errors.Is(lerr, ErrLeaseNotFound):
+			return lerr
+		case lerr != nil:
+			err = lerr // amounts refreshed: try again with them
+		default:
+			return fmt.Errorf("settle lease %s: %w", s.id, err)
+		}
+	}
+	return fmt.Errorf("settle lease %s: %w", s.id, err)
+}
+
+// keeps reports whether the lease holds final (whole tokens, limits named) at its first level.
+func (s *Lease) keeps(final map[string]int64) bool {
+	if len(s.levels) == 0 {
+		return len(final) == 0
+	}
+	for name, n := range final {
+		if s.levels[0].amounts[name] != n*millis {
+			return false
+		}
+	}
+	return true
 }
 
 // Rollback puts back everything the lease took, initial amounts and adjustments, at every

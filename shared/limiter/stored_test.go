@@ -291,6 +291,7 @@ func TestCostPerOperation(t *testing.T) {
 		return func(l *limiter.Lease) error { return l.Adjust(ctx(), map[string]int64{"tpm": n}) }
 	}
 	commit := func(l *limiter.Lease) error { return l.Commit(ctx()) }
+	settle := func(l *limiter.Lease) error { return l.Settle(ctx(), map[string]int64{"tpm": 1250}) }
 	rollback := func(l *limiter.Lease) error { return l.Rollback(ctx()) }
 	for _, row := range []struct {
 		name          string
@@ -309,6 +310,8 @@ func TestCostPerOperation(t *testing.T) {
 		{"adjust-stored-lease", resumed(adjust(100)), 1, 2, 0},
 		{"commit-stored-lease", resumed(commit), 1, 1, 0},
 		{"rollback-stored-lease", resumed(rollback), 1, 2, 0},
+		{"settle", lease(req, settle), 1, 1, 0},
+		{"settle-stored-lease", resumed(settle), 1, 2, 0},
 	} {
 		e.meter.Reset()
 		if _, err := row.op(); err != nil {

@@ -140,15 +140,25 @@ func (h *handlers) adjust(ctx context.Context, r *httpapi.Request) *httpapi.Resp
 }
 
 func (h *handlers) commit(ctx context.Context, r *httpapi.Request) *httpapi.Response {
-	return h.settle(ctx, r, (*limiter.Lease).Commit, httpapi.LeaseCommitted)
+	return h.settle(ctx, r, func(l *limiter.Lease, in httpapi.SettleRequest) error {
+		if in.Consumed != nil {
+			return l.Settle(ctx, in.Consumed) // the final count and the commit in one write
+		}
+		return l.Commit(ctx)
+	}, httpapi.LeaseCommitted)
 }
 
 func (h *handlers) rollback(ctx context.Context, r *httpapi.Request) *httpapi.Response {
-	return h.settle(ctx, r, (*limiter.Lease).Rollback, httpapi.LeaseRolledBack)
+	return h.settle(ctx, r, func(l *limiter.Lease, in httpapi.SettleRequest) error {
+		if in.Consumed != nil {
+			return httpapi.Invalid("consumed", "a rollback keeps nothing: drop consumed")
+		}
+		return l.Rollback(ctx)
+	}, httpapi.LeaseRolledBack)
 }
 
 // settle ends the lease with end: the body is empty or a SettleRequest.
-func (h *handlers) settle(ctx context.Context, r *httpapi.Request, end func(*limiter.Lease, context.Context) error, state string) *httpapi.Response {
+func (h *handlers) settle(ctx context.Context, r *httpapi.Request, end func(*limiter.Lease, httpapi.SettleRequest) error, state string) *httpapi.Response {
 	var in httpapi.SettleRequest
 	if err := httpapi.Decode(r.Body, &in, true); err != nil {
 		return httpapi.ErrorResponse(err)
@@ -160,7 +170,7 @@ func (h *handlers) settle(ctx context.Context, r *httpapi.Request, end func(*lim
 	if err != nil {
 		return httpapi.ErrorResponse(err)
 	}
-	if err := end(lease, ctx); err != nil {
+	if err := end(lease, in); err != nil {
 		return httpapi.ErrorResponse(err)
 	}
 	out := httpapi.LeaseResponse{LeaseID: lease.ID(), State: state}

@@ -511,3 +511,40 @@ func TestHotBucketOverHTTP(t *testing.T) {
 		t.Fatalf("granted %d, bucket %v: want exactly the grants taken, at most 100", granted, left)
 	}
 }
+
+// Acquire with an estimate, commit with the real count: one write settles the lease; a repeat
+// is a 200, a repeat with another count a 409; a rollback cannot keep anything.
+func TestCommitWithConsumed(t *testing.T) {
+	e := newEnv(t)
+	got := decode[httpapi.AcquireResponse](t, call(t, e.handler, event(t, "acquire.json", nil)).Body)
+	commit := func(body string) events.APIGatewayV2HTTPResponse {
+		ev := event(t, "commit.json", withLease(got.LeaseID))
+		withBody(body)(&ev)
+		return call(t, e.handler, ev)
+	}
+	writes := e.writes()
+	r := commit(`{"consumed":{"tpm":1250}}`)
+	if r.StatusCode != 200 || !strings.Contains(r.Body, `"state":"committed"`) || !strings.Contains(r.Body, `"tpm":1250`) {
+		t.Fatalf("commit with consumed: %d %s", r.StatusCode, r.Body)
+	}
+	if n := e.writes() - writes; n != 1 {
+		t.Fatalf("commit with consumed made %d writes, want 1", n)
+	}
+	if left := e.available("key-acme-1"); left["tpm"] != 8750 || left["rpm"] != 99 {
+		t.Fatalf("after commit with consumed: %v", left)
+	}
+	if r := commit(`{"consumed":{"tpm":1250}}`); r.StatusCode != 200 {
+		t.Fatalf("repeat: %d %s", r.StatusCode, r.Body)
+	}
+	if r := commit(`{"consumed":{"tpm":1}}`); r.StatusCode != 409 {
+		t.Fatalf("repeat with another count: %d %s", r.StatusCode, r.Body)
+	}
+	ev := event(t, "rollback.json", withLease(got.LeaseID))
+	withBody(`{"consumed":{"tpm":1}}`)(&ev)
+	if r := call(t, e.handler, ev); r.StatusCode != 400 {
+		t.Fatalf("rollback with consumed: %d %s", r.StatusCode, r.Body)
+	}
+	if left := e.available("key-acme-1"); left["tpm"] != 8750 {
+		t.Fatalf("bucket changed by refused calls: %v", left)
+	}
+}
