@@ -20,6 +20,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "admin:", err)
 		os.Exit(1)
 	}
-	lim := limiter.New(env.DynamoDB, env.Table, limiter.WithLogger(env.Log))
+	retention, err := adminapi.AuditRetention(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "admin:", err)
+		os.Exit(1)
+	}
+	lim := limiter.New(env.DynamoDB, env.Table, append(retention, limiter.WithLogger(env.Log))...)
 	lambda.Start(adminapi.ForLimiter(lim, env.Log))
 }

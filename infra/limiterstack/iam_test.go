@@ -302,7 +302,9 @@ func mayWrite(stmts []statement, tableArn any, action, pk string) bool {
 func TestPartitionWriteAccess(t *testing.T) {
 	f := defaultStack(t)
 	table := getAtt(f.id(f.stack.Table), "Arn")
-	keys := []string{"B#user-1", "LEASE#01HZX", "E#user-1", "R#gpt-4", "SYSTEM", "U#user-1", "AGG#state", "P#parent", "BX", "LEASE"}
+	// AUDIT#: audit records of admin changes, written in the admin's transactions only.
+	keys := []string{"B#user-1", "LEASE#01HZX", "E#user-1", "R#gpt-4", "SYSTEM", "U#user-1", "AGG#state", "P#parent", "BX", "LEASE",
+		"AUDIT#E#user-1", "AUDIT#SYSTEM"}
 	allowed := map[string][]string{
 		FunctionAcquire:    {"B#user-1", "LEASE#01HZX"},
 		FunctionAggregator: {"U#user-1", "AGG#state"},

@@ -140,7 +140,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	served := map[string]bool{}
-	for _, rt := range []*httpapi.Router{acquireapi.New(nil, quiet), adminapi.New(nil, quiet, adminapi.UsageRoutes(nil, nil)...)} {
+	for _, rt := range []*httpapi.Router{acquireapi.New(nil, quiet), adminapi.New(nil, quiet, append(adminapi.UsageRoutes(nil, nil), adminapi.AuditRoutes(nil)...)...)} {
 		for _, r := range rt.Routes() {
 			key := r.Method + " " + r.Pattern
 			served[key] = true
@@ -212,6 +212,11 @@ func TestOpenAPI(t *testing.T) {
 		{"resourceUsage", res, ``, 200, "?window=daily&limit=10"},
 		{"resourceUsage", res, ``, 400, "?from=yesterday"},
 		{"resourceUsage", res, ``, 400, "?next_token=garbage"},
+		{"entityAudit", ent, ``, 200, "?limit=3"},
+		{"entityAudit", ent, ``, 400, "?next_token=garbage"},
+		{"resourceAudit", res, ``, 200, ""},
+		{"systemAudit", nil, ``, 200, ""},
+		{"systemAudit", nil, ``, 400, "?limit=0"},
 	}
 	byID := map[string]operation{}
 	for _, o := range ops {

@@ -14,9 +14,9 @@ import (
 )
 
 // ForLimiter returns the admin function over lim: New with the usage routes reading lim's
-// table.
+// table and the audit routes.
 func ForLimiter(lim *limiter.Limiter, log *slog.Logger) *httpapi.Router {
-	return New(lim, log, UsageRoutes(usage.NewReader(lim.Table()), time.Now)...)
+	return New(lim, log, append(UsageRoutes(usage.NewReader(lim.Table()), time.Now), AuditRoutes(lim)...)...)
 }
 
 // UsageReader reads usage snapshots (package usage's Reader implements it).
