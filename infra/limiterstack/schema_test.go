@@ -191,6 +191,17 @@ func TestTableSchemaMatchesStorage(t *testing.T) {
 	}
 	equal(t, "acquire partitions", AcquireWritablePrefixes, []string{consts["PrefixBucket"], consts["PrefixLease"]})
 	equal(t, "aggregator partitions", AggregatorWritablePrefixes, []string{consts["PrefixUsage"], consts["PrefixAgg"]})
+	// Audit records of admin changes: only the admin function (no LeadingKeys limit) may write
+	// them, so no other role's partitions may cover their prefix.
+	if audit := consts["PrefixAudit"]; audit == "" {
+		t.Error("storage.PrefixAudit not found: update this test and the stack together")
+	} else {
+		for _, p := range append(append([]string{}, AcquireWritablePrefixes...), AggregatorWritablePrefixes...) {
+			if len(audit) >= len(p) && audit[:len(p)] == p {
+				t.Errorf("writable prefix %q covers the audit records' %q", p, audit)
+			}
+		}
+	}
 
 	// The stack declares GSI1 ALL and GSI2 INCLUDE GSI2NonKeyAttributes (TestTable).
 	equal(t, "index projections in storage.TableDefinition", indexProjections(files), map[string]projection{
