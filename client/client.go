@@ -276,6 +276,9 @@ func (c *Client) once(ctx context.Context, cl call, out any) error {
 	if err != nil {
 		return newUnavailable(0, cl.action, err)
 	}
+	if so, ok := out.(*statusOut); ok {
+		*so.status, out = status, so.out
+	}
 	if status < 200 || status > 299 {
 		return answerError(cl.action, status, body)
 	}

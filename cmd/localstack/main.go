@@ -35,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
+	"github.com/zeroae/zae-limiter-go/internal/streampoller"
 	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
@@ -107,8 +108,9 @@ func serve(o options, log *slog.Logger) error {
 	default:
 		go func() {
 			defer close(aggDone)
-			env := AggregatorEnv{AWS: awsCfg, DynamoDB: client, Table: o.table, StatePath: o.aggState, Log: log.With("component", "aggregator")}
-			if err := runAggregator(aggCtx, env); err != nil {
+			env := gateway.AggregatorEnv{Streams: streampoller.NewClient(awsCfg), DynamoDB: client, Table: o.table,
+				StatePath: o.aggState, Log: log.With("component", "aggregator")}
+			if err := gateway.RunAggregator(aggCtx, env); err != nil {
 				log.Error("aggregator stopped", "error", err.Error())
 			}
 		}()
