@@ -115,7 +115,7 @@ func serve(o options, log *slog.Logger) error {
 			}
 		}()
 	}
-	log.Info("serving", "url", srv.URL, "table", o.table, "dynamodb", ddb.endpoint, "aggregator", o.aggregate)
+	log.Info("serving", "url", srv.URL, "dashboard", srv.URL+"/v1/system/dashboard", "table", o.table, "dynamodb", ddb.endpoint, "aggregator", o.aggregate)
 	<-ctx.Done()
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

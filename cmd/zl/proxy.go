@@ -79,7 +79,7 @@ func proxyCommand() *command {
 	var listen string
 	return &command{name: "proxy", serves: true, summary: "Serve the API on this machine, signing every request with your AWS credentials.",
 		long: "A SigV4-signing reverse proxy for the IAM-authorized API of a deployed stack, so that a browser\n" +
-			"can open its usage dashboard: run `zl proxy --stack NAME` and open http://127.0.0.1:8081/dashboard.\n" +
+			"can open its usage dashboard: run `zl proxy --stack NAME` and open http://127.0.0.1:8081/v1/system/dashboard.\n" +
 			"Keep it on loopback: whoever reaches it acts with your credentials.",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&listen, "listen", "127.0.0.1:8081", "address to serve on (port 0 picks a free one)")
@@ -120,7 +120,7 @@ func proxyCommand() *command {
 				return fmt.Errorf("listen on %s: %w", listen, err)
 			}
 			srv := &http.Server{Handler: newProxy(target, s), ReadHeaderTimeout: 10 * time.Second}
-			fmt.Fprintf(a.stdout, "proxying http://%s -> %s (signed: %v)\ndashboard: http://%s/dashboard\n", ln.Addr(), ep, sign, ln.Addr())
+			fmt.Fprintf(a.stdout, "proxying http://%s -> %s (signed: %v)\ndashboard: http://%s/v1/system/dashboard\n", ln.Addr(), ep, sign, ln.Addr())
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(ln) }()
 			select {

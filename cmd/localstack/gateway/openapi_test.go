@@ -120,6 +120,8 @@ func loadSpec(t *testing.T) ([]operation, *jsonschema.Compiler) {
 						t.Fatalf("%s %s %d: inline response schema; use a component", method, path, status)
 					}
 					o.responses[status] = ref
+				} else {
+					o.responses[status] = "" // documented without a JSON body (a page, a file, 204)
 				}
 			}
 			ops = append(ops, o)
@@ -140,7 +142,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	served := map[string]bool{}
-	for _, rt := range []*httpapi.Router{acquireapi.New(nil, quiet), adminapi.New(nil, quiet, append(adminapi.UsageRoutes(nil, nil), adminapi.AuditRoutes(nil)...)...)} {
+	for _, rt := range []*httpapi.Router{acquireapi.New(nil, quiet), adminapi.New(nil, quiet, append(append(adminapi.UsageRoutes(nil, nil), adminapi.AuditRoutes(nil)...), adminapi.DashboardRoutes()...)...)} {
 		for _, r := range rt.Routes() {
 			key := r.Method + " " + r.Pattern
 			served[key] = true
@@ -217,6 +219,11 @@ func TestOpenAPI(t *testing.T) {
 		{"resourceAudit", res, ``, 200, ""},
 		{"systemAudit", nil, ``, 200, ""},
 		{"systemAudit", nil, ``, 400, "?limit=0"},
+		{"dashboard", nil, ``, 200, ""},
+		{"dashboardAsset", map[string]string{"file": "app.js"}, ``, 200, ""},
+		{"dashboardAsset", map[string]string{"file": "style.css"}, ``, 200, ""},
+		{"dashboardAsset", map[string]string{"file": "index.html"}, ``, 404, ""},
+		{"dashboardAsset", map[string]string{"file": "secret.txt"}, ``, 404, ""},
 	}
 	byID := map[string]operation{}
 	for _, o := range ops {
@@ -280,7 +287,7 @@ func TestOpenAPI(t *testing.T) {
 	// Every documented path is routed by the gateway to a function: a method the function does
 	// not serve is the function's 405, never the gateway's 404.
 	for _, o := range ops {
-		req, _ := http.NewRequest(http.MethodPatch, base+strings.NewReplacer("{entity_id}", "x", "{resource}", "r", "{lease_id}", "l").Replace(o.path), nil)
+		req, _ := http.NewRequest(http.MethodPatch, base+strings.NewReplacer("{entity_id}", "x", "{resource}", "r", "{lease_id}", "l", "{file}", "app.js").Replace(o.path), nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
