@@ -220,4 +220,3 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("error shown as %q", got)
 	}
 }
-
