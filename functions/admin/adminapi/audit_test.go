@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -22,6 +23,12 @@ func TestAuditOverTheAPI(t *testing.T) {
 	e := newEnv(t)
 	e.handler = lambda.NewHandler(adminapi.New(e.lim, slog.New(slog.DiscardHandler), adminapi.AuditRoutes(e.lim)...))
 	e.expect(event(t, "put-entity.json"), 201, ``)
+	// The same PUT again (a client resending after a lost answer): 200, no change, no record.
+	e.expect(event(t, "put-entity.json"), 200, ``)
+	e.expect(event(t, "get-entity-audit.json", path("GET", "/v1/entities/org-acme/audit"), query("")), 200, `"action":"create_entity"`)
+	if r := e.call(event(t, "get-entity-audit.json", path("GET", "/v1/entities/org-acme/audit"), query(""))); strings.Count(r.Body, `"action"`) != 1 {
+		t.Fatalf("a resent PUT made another record: %s", r.Body)
+	}
 	e.expect(event(t, "put-child-entity.json"), 201, ``)
 	e.expect(event(t, "put-entity-limits.json"), 201, ``)
 	e.expect(event(t, "put-entity-limits.json"), 200, ``) // the same again: no change, no record
