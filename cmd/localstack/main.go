@@ -35,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
+	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
 	"github.com/zeroae/zae-limiter-go/internal/streampoller"
 	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
@@ -93,8 +94,13 @@ func serve(o options, log *slog.Logger) error {
 	if err := limiter.New(client, o.table).CreateTable(ctx); err != nil {
 		return fmt.Errorf("create table %s: %w", o.table, err)
 	}
+	// The admin function's audit retention, from its environment as in AWS.
+	retention, err := adminapi.AuditRetention(os.Getenv)
+	if err != nil {
+		return err
+	}
 	stack := gateway.NewStack(gateway.Config{DynamoDB: client, Table: o.table, Log: log, AccessLog: log,
-		LimiterOptions: []limiter.Option{limiter.WithCacheTTL(o.cacheTTL)}})
+		LimiterOptions: append(retention, limiter.WithCacheTTL(o.cacheTTL))})
 	srv, err := gateway.Listen(fmt.Sprintf("%s:%d", o.addr, o.port), stack)
 	if err != nil {
 		return err

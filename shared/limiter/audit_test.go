@@ -21,7 +21,7 @@ func auditEnv(t *testing.T, sdkAttempts int, opts ...limiter.Option) (*env, *ddb
 	t.Helper()
 	e := newEnv(t, opts...)
 	nw := &ddbtest.Network{}
-	e.client = ddbtest.Client(t, e.meter.Option(), nw.Option(), func(o *dynamodb.Options) { o.RetryMaxAttempts = sdkAttempts })
+	e.client = ddbtest.Client(t, e.meter.Option(), e.faults.Option(), nw.Option(), func(o *dynamodb.Options) { o.RetryMaxAttempts = sdkAttempts })
 	e.lim = e.newLimiter(opts...)
 	return e, nw
 }
@@ -276,6 +276,24 @@ func TestAuditConcurrentAdminChange(t *testing.T) {
 	var ue *limiter.UnavailableError
 	if err := lim.SetLimits(alice, sc, []limiter.Limit{limiter.PerMinute("rpm", 99)}); !errors.As(err, &ue) {
 		t.Fatalf("contended past max attempts: %v", err)
+	}
+}
+
+// A transaction cancelled by a conflict with another transaction (busy, not down) is read
+// again and retried: one change, one record.
+func TestAuditTransactionConflict(t *testing.T) {
+	e, _ := auditEnv(t, 1)
+	conflict := &types.TransactionCanceledException{Message: aws.String("conflict"), CancellationReasons: []types.CancellationReason{
+		{Code: aws.String("TransactionConflict")}, {Code: aws.String("None")}}}
+	e.faults.Fail("TransactWriteItems", 2, conflict)
+	if err := e.lim.SetLimits(ctx(), limiter.SystemDefault(), []limiter.Limit{limiter.PerMinute("rpm", 5)}); err != nil {
+		t.Fatalf("conflicted twice, then free: %v", err)
+	}
+	if n := e.meter.Snapshot()["TransactWriteItems"].Requests; n != 1 {
+		t.Fatalf("%d transactions reached DynamoDB, want 1 (the two conflicts were injected before sending)", n)
+	}
+	if got := actions(auditLog(t, e.lim, limiter.SystemDefault())); got != "set_limits" {
+		t.Fatalf("log: %s", got)
 	}
 }
 
