@@ -131,7 +131,9 @@ func TestEntitiesLimitsAuditAndExitCodes(t *testing.T) {
 	// Trying limits: available, then acquire until refused.
 	expectCode(t, zl("available", "--entity", "key-1", "--resource", "gpt-4", "--stored"), exitOK, "rpm", "100")
 	expectCode(t, zl("acquire", "--entity", "key-1", "--resource", "gpt-4", "--stored", "--consume", "rpm=45", "--consume", "tpm=1"), exitOK, "key-1")
-	r = zl("acquire", "--entity", "key-1", "--resource", "gpt-4", "--stored", "--consume", "rpm=10", "--output", "json")
+	// Ten a day, all taken: the next is refused however slow this machine is.
+	expectCode(t, zl("acquire", "--entity", "key-1", "--resource", "claude", "--limit", "rpd=10/day", "--consume", "rpd=10"), exitOK)
+	r = zl("acquire", "--entity", "key-1", "--resource", "claude", "--limit", "rpd=10/day", "--output", "json")
 	expectCode(t, r, exitRefused)
 	var refused struct {
 		Granted  bool                 `json:"granted"`
