@@ -266,6 +266,31 @@ func TestAuditConcurrentAdminChange(t *testing.T) {
 	if got := actions(auditLog(t, e.lim, limiter.EntityDefault("p"))); got != "create_entity" {
 		t.Fatalf("p's log: %s", got)
 	}
+	// Limits set between a delete's read and its write: the delete is refused (the entity's
+	// limits changed), reads again, and its record lists those limits too.
+	if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second)
+	nw.Before("TransactWriteItems", 1, func(context.Context) {
+		if err := other.SetLimits(bob, limiter.EntityResource("gone", "gpt-4"), []limiter.Limit{limiter.PerMinute("rpm", 9)}); err != nil {
+			t.Errorf("bob: %v", err)
+		}
+	})
+	if err := e.lim.DeleteEntity(alice, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	gone := auditLog(t, e.lim, limiter.EntityDefault("gone"))
+	if actions(gone) != "delete_entity,set_limits,create_entity" || !strings.Contains(string(gone[0].Before), `"gpt-4":{"limits":[{"name":"rpm","capacity":9`) {
+		t.Fatalf("gone's log: %s; delete before %s", actions(gone), gone[0].Before)
+	}
+	// Limits of an entity that is not stored (the library allows them) are audited too.
+	if err := e.lim.SetLimits(alice, limiter.EntityDefault("unstored"), []limiter.Limit{limiter.PerMinute("rpm", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(auditLog(t, e.lim, limiter.EntityDefault("unstored"))); got != "set_limits" {
+		t.Fatalf("unstored's log: %s", got)
+	}
 	// A change that stays contended past WithMaxAttempts is reported unavailable, not applied.
 	lim := e.newLimiter(limiter.WithMaxAttempts(2))
 	for i := range 2 {
@@ -312,16 +337,27 @@ func TestAdminWriteCost(t *testing.T) {
 			map[string]int{"TransactWriteItems": 1}},
 		{"update", func() error { _, err := e.lim.UpdateEntity(ctx(), limiter.Entity{ID: "p", Name: "x"}); return err },
 			map[string]int{"GetItem": 1, "TransactWriteItems": 1}},
-		{"set limits", func() error {
+		{"set resource limits", func() error {
+			return e.lim.SetLimits(ctx(), limiter.ResourceDefault("gpt-4"), []limiter.Limit{limiter.PerMinute("rpm", 1)})
+		}, map[string]int{"GetItem": 1, "TransactWriteItems": 1}},
+		{"set resource limits unchanged", func() error {
+			return e.lim.SetLimits(ctx(), limiter.ResourceDefault("gpt-4"), []limiter.Limit{limiter.PerMinute("rpm", 1)})
+		}, map[string]int{"GetItem": 1}},
+		{"delete resource limits", func() error { return e.lim.DeleteLimits(ctx(), limiter.ResourceDefault("gpt-4")) },
+			map[string]int{"GetItem": 1, "TransactWriteItems": 1}},
+		{"set entity limits", func() error {
 			return e.lim.SetLimits(ctx(), limiter.EntityDefault("c"), []limiter.Limit{limiter.PerMinute("rpm", 1)})
 		}, map[string]int{"GetItem": 1, "TransactWriteItems": 1}},
-		{"set limits unchanged", func() error {
+		{"set entity limits unchanged", func() error {
 			return e.lim.SetLimits(ctx(), limiter.EntityDefault("c"), []limiter.Limit{limiter.PerMinute("rpm", 1)})
 		}, map[string]int{"GetItem": 1}},
-		{"delete limits", func() error { return e.lim.DeleteLimits(ctx(), limiter.EntityDefault("c")) },
+		{"delete entity limits", func() error { return e.lim.DeleteLimits(ctx(), limiter.EntityDefault("c")) },
 			map[string]int{"GetItem": 1, "TransactWriteItems": 1}},
-		{"delete entity", func() error { return e.lim.DeleteEntity(ctx(), "c") },
-			map[string]int{"Query": 3, "TransactWriteItems": 1}},
+		{"set entity+resource limits", func() error {
+			return e.lim.SetLimits(ctx(), limiter.EntityResource("c", "gpt-4"), []limiter.Limit{limiter.PerMinute("rpm", 1)})
+		}, map[string]int{"GetItem": 1, "TransactWriteItems": 1}},
+		{"delete entity (with one limits item)", func() error { return e.lim.DeleteEntity(ctx(), "c") },
+			map[string]int{"Query": 3, "TransactWriteItems": 1, "BatchWriteItem": 1}},
 	} {
 		e.meter.Reset()
 		if err := s.fn(); err != nil {
@@ -330,6 +366,10 @@ func TestAdminWriteCost(t *testing.T) {
 		got := map[string]int{}
 		for op, u := range e.meter.Snapshot() {
 			got[op] = u.Requests
+			// Only a child's own item has index keys (GSI1): nothing else writes an index.
+			if u.IndexWCU != 0 && s.name != "create child" && !strings.HasPrefix(s.name, "delete entity") {
+				t.Fatalf("%s wrote an index: %+v", s.name, u)
+			}
 		}
 		if len(got) != len(s.want) {
 			t.Fatalf("%s: requests %v, want %v", s.name, got, s.want)

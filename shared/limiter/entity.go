@@ -193,7 +193,11 @@ func (l *Limiter) DeleteEntity(ctx context.Context, id string) error {
 		if cur.Children > 0 {
 			return nil, fmt.Errorf("%w: entity %s", ErrHasChildren, id)
 		}
-		return &change{prev: cur.UpdatedAt, rec: storage.AuditRecord{Subject: storage.AuditSubjectEntity(id),
+		prev := cur.UpdatedAt // the delete comes after every change of what it deletes
+		for _, it := range limits {
+			prev = max(prev, it.UpdatedAt)
+		}
+		return &change{prev: prev, rec: storage.AuditRecord{Subject: storage.AuditSubjectEntity(id),
 			Action: AuditDeleteEntity, EntityID: id, Before: auditEntity(cur, limits)},
 			write: func(ctx context.Context, rec *storage.AuditRecord) error { return l.table.DeleteEntity(ctx, cur, rec) }}, nil
 	})

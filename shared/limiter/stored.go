@@ -86,15 +86,15 @@ func (l *Limiter) SetLimits(ctx context.Context, sc Scope, limits []Limit) error
 		c := &change{rec: storage.AuditRecord{Subject: storage.AuditSubjectOf(st), Action: AuditSetLimits,
 			EntityID: st.EntityID, Resource: st.Resource, After: after, Version: 1}}
 		expect := storage.NoItem
-		cur, err := l.table.GetLimitsItem(ctx, st)
+		cur, err := l.readScope(ctx, st)
 		switch {
-		case err == nil:
+		case err != nil:
+			return nil, err
+		case cur != nil:
 			if c.rec.Before = auditLimits(cur.Limits); c.rec.Before == after {
 				return &change{noop: true}, nil
 			}
 			expect, c.prev, c.rec.Version = storage.Expect(cur.Version), cur.UpdatedAt, cur.Version+1
-		case !errors.Is(err, storage.ErrNotFound):
-			return nil, mapStorageErr("get limits", err)
 		}
 		c.write = func(ctx context.Context, rec *storage.AuditRecord) error {
 			return l.table.PutLimits(ctx, st, configs, rec.At, expect, rec)
@@ -132,12 +132,12 @@ func (l *Limiter) DeleteLimits(ctx context.Context, sc Scope) error {
 		return err
 	}
 	err = l.audited(ctx, "delete limits", func(ctx context.Context) (*change, error) {
-		cur, err := l.table.GetLimitsItem(ctx, st)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("%w: %+v", ErrLimitsNotFound, sc)
-		}
+		cur, err := l.readScope(ctx, st)
 		if err != nil {
-			return nil, mapStorageErr("get limits", err)
+			return nil, err
+		}
+		if cur == nil {
+			return nil, fmt.Errorf("%w: %+v", ErrLimitsNotFound, sc)
 		}
 		return &change{prev: cur.UpdatedAt, rec: storage.AuditRecord{Subject: storage.AuditSubjectOf(st), Action: AuditDeleteLimits,
 			EntityID: st.EntityID, Resource: st.Resource, Before: auditLimits(cur.Limits)},
@@ -150,6 +150,18 @@ func (l *Limiter) DeleteLimits(ctx context.Context, sc Scope) error {
 	}
 	l.limits.clear()
 	return nil
+}
+
+// readScope reads the stored limits of a scope for an audited change (nil when none).
+func (l *Limiter) readScope(ctx context.Context, st storage.Scope) (*storage.LimitsItem, error) {
+	cur, err := l.table.GetLimitsItem(ctx, st)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapStorageErr("get limits", err)
+	}
+	return cur, nil
 }
 
 // ResolveLimits returns the stored limits that apply to an entity+resource: the first scope

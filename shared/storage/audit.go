@@ -24,6 +24,9 @@ const (
 	attrRequestID = "request_id"
 	attrBefore    = "before"
 	attrAfter     = "after"
+	// attrLimitsChange, on an entity item, is the change id of the last change of its stored
+	// limits (see limitsWrite).
+	attrLimitsChange = "lchg"
 	// attrVersion is the admin version of an entity or limits item: 1 when created, +1 per
 	// audited change. An item written before auditing existed has none (version 0).
 	attrVersion = "ver"

@@ -34,6 +34,10 @@ type EntityItem struct {
 	// Version counts audited changes: 1 at creation, +1 per update (0 for an entity stored
 	// before auditing). Conditions on it make a change exact under concurrent admins.
 	Version int64
+	// LimitsChange is the change id of the last change of the entity's stored limits ("" if
+	// none), from its limits mark (ReadEntityPartition fills it): a delete is conditioned on
+	// it, so that it knows every limit it deletes.
+	LimitsChange string
 }
 
 const (
@@ -84,14 +88,15 @@ func strAttr(av types.AttributeValue) string {
 
 func decodeEntity(item map[string]types.AttributeValue) *EntityItem {
 	e := &EntityItem{
-		ID:        strAttr(item[attrEntityID]),
-		Name:      strAttr(item[attrName]),
-		ParentID:  strAttr(item[attrParent]),
-		Children:  numAttr(item[attrChildren]),
-		CreatedAt: numAttr(item[attrCreated]),
-		UpdatedAt: numAttr(item[attrUpdated]),
-		Version:   numAttr(item[attrVersion]),
-		Metadata:  map[string]string{},
+		ID:           strAttr(item[attrEntityID]),
+		Name:         strAttr(item[attrName]),
+		ParentID:     strAttr(item[attrParent]),
+		Children:     numAttr(item[attrChildren]),
+		CreatedAt:    numAttr(item[attrCreated]),
+		UpdatedAt:    numAttr(item[attrUpdated]),
+		Version:      numAttr(item[attrVersion]),
+		Metadata:     map[string]string{},
+		LimitsChange: strAttr(item[attrLimitsChange]),
 	}
 	if b, ok := item[attrCascade].(*types.AttributeValueMemberBOOL); ok {
 		e.Cascade = b.Value
@@ -179,6 +184,16 @@ func (t *Table) UpdateEntity(ctx context.Context, e EntityItem, expect Expect, r
 // default, by resource) in one strongly consistent Query of its partition. It returns
 // ErrNotFound when the entity does not exist.
 func (t *Table) GetEntityWithLimits(ctx context.Context, id string) (*EntityItem, map[string]*LimitsItem, error) {
+	e, limits, err := t.ReadEntityPartition(ctx, id)
+	if err == nil && e == nil {
+		err = fmt.Errorf("entity %s: %w", id, ErrNotFound)
+	}
+	return e, limits, err
+}
+
+// ReadEntityPartition reads an entity's partition in one strongly consistent Query: the entity
+// (nil when it is not stored) and its stored limits by resource (DefaultResource: its default).
+func (t *Table) ReadEntityPartition(ctx context.Context, id string) (*EntityItem, map[string]*LimitsItem, error) {
 	p := dynamodb.NewQueryPaginator(t.client, &dynamodb.QueryInput{
 		TableName:                 aws.String(t.name),
 		KeyConditionExpression:    aws.String("PK = :pk"),
@@ -187,30 +202,33 @@ func (t *Table) GetEntityWithLimits(ctx context.Context, id string) (*EntityItem
 	})
 	var e *EntityItem
 	limits := map[string]*LimitsItem{}
+	mark := ""
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("get entity %s with limits: %w", id, err)
+			return nil, nil, fmt.Errorf("read entity %s: %w", id, err)
 		}
 		for _, it := range page.Items {
 			switch sk := strAttr(it[AttrSK]); {
 			case sk == SKMeta:
 				e = decodeEntity(it)
+			case sk == SKLimitsMark:
+				mark = strAttr(it[attrLimitsChange])
 			case len(sk) > len(PrefixLimits) && sk[:len(PrefixLimits)] == PrefixLimits:
 				limits[sk[len(PrefixLimits):]] = decodeLimitsItem(it)
 			}
 		}
 	}
-	if e == nil {
-		return nil, nil, fmt.Errorf("entity %s: %w", id, ErrNotFound)
+	if e != nil {
+		e.LimitsChange = mark
 	}
 	return e, limits, nil
 }
 
-// DeleteEntity deletes the entity e as read (at version Expect(e.Version)) with its audit
-// record, then its stored limits and buckets. It returns ErrHasChildren, deleting nothing, when
-// the entity has children, and ErrStale (nothing deleted) when it is gone or was changed since
-// it was read. The entity item goes first (in one transaction with its parent's child count and
+// DeleteEntity deletes the entity e as read (at version Expect(e.Version), its limits last
+// changed by e.LimitsChange) with its audit record, then its stored limits and buckets. It
+// returns ErrHasChildren, deleting nothing, when the entity has children, and ErrStale (nothing
+// deleted) when it is gone or it or its limits changed since it was read. The entity item goes first (in one transaction with its parent's child count and
 // rec); its limits and buckets follow, so a failure part way leaves only items no entity refers
 // to, and a retry of the same change (rec already stored) finishes the sweep. Usage snapshots
 // are kept until their TTL: they are the billing record.
@@ -226,6 +244,15 @@ func (t *Table) DeleteEntity(ctx context.Context, e *EntityItem, rec *AuditRecor
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}}
+	// The limits as read: no limits change since (the mark is the same, or still absent).
+	mark := &types.ConditionCheck{TableName: aws.String(t.name), Key: key(PrefixEntity+e.ID, SKLimitsMark),
+		ConditionExpression: aws.String("attribute_not_exists(PK)")}
+	if e.LimitsChange != "" {
+		mark.ConditionExpression = aws.String("#lc = :lc")
+		mark.ExpressionAttributeNames = map[string]string{"#lc": attrLimitsChange}
+		mark.ExpressionAttributeValues = map[string]types.AttributeValue{":lc": s(e.LimitsChange)}
+	}
+	items = append(items, types.TransactWriteItem{ConditionCheck: mark})
 	if e.ParentID != "" {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
 			TableName:                 aws.String(t.name),

@@ -74,8 +74,9 @@ func decodeLimitsItem(item map[string]types.AttributeValue) *LimitsItem {
 
 // PutLimits stores the limits of a scope, replacing the item at version expect (NoItem: there
 // must be none), at version expect+1 (1 for a new item) with updated_at now, and writes rec, in
-// one transaction. It returns ErrStale (nothing written) when the item is not in the expected
-// state, and nil when rec is already stored (an earlier attempt applied).
+// one transaction (with the entity's limits mark, for an entity's scope: see limitsWrite). It
+// returns ErrStale (nothing written) when the item is not in the expected state, and nil when
+// rec is already stored (an earlier attempt applied).
 func (t *Table) PutLimits(ctx context.Context, sc Scope, limits []LimitConfig, now int64, expect Expect, rec *AuditRecord) error {
 	item := limitsKey(sc.EntityID, sc.Resource)
 	item[attrLimits] = encodeLimits(limits)
@@ -90,7 +91,26 @@ func (t *Table) PutLimits(ctx context.Context, sc Scope, limits []LimitConfig, n
 	if len(values) > 0 {
 		put.ExpressionAttributeValues = values
 	}
-	return t.auditedWrite(ctx, fmt.Sprintf("put limits %+v", sc), []types.TransactWriteItem{{Put: put}}, rec, nil)
+	return t.limitsWrite(ctx, fmt.Sprintf("put limits %+v", sc), sc, types.TransactWriteItem{Put: put}, rec)
+}
+
+// limitsWrite runs an audited write of a scope's limits. For an entity's scope the transaction
+// also sets the change id on the entity's limits mark (item E#{entity} / #LIMITS, attribute
+// lchg; no index keys, so no index write): an entity delete computed before this change fails
+// its condition on the mark and reads again, so the delete's record lists exactly the limits
+// it deletes. (The mark needs no entity: the library lets an entity that is not stored have
+// limits, and a delete sweeps the mark with the partition.)
+func (t *Table) limitsWrite(ctx context.Context, op string, sc Scope, write types.TransactWriteItem, rec *AuditRecord) error {
+	items := []types.TransactWriteItem{write}
+	if sc.EntityID != "" {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(t.name), Key: key(PrefixEntity+sc.EntityID, SKLimitsMark),
+			UpdateExpression:          aws.String("SET #lc = :lc"),
+			ExpressionAttributeNames:  map[string]string{"#lc": attrLimitsChange},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":lc": s(rec.ChangeID)},
+		}})
+	}
+	return t.auditedWrite(ctx, op, items, rec, nil)
 }
 
 // GetLimits reads the limits of a scope (strongly consistent), or ErrNotFound.
@@ -118,8 +138,9 @@ func (t *Table) GetLimitsItem(ctx context.Context, sc Scope) (*LimitsItem, error
 }
 
 // DeleteLimits deletes the limits of a scope stored at version expect and writes rec, in one
-// transaction. It returns ErrStale (nothing deleted) when the item is gone or at another
-// version, and nil when rec is already stored.
+// transaction (with the entity's limits mark, for an entity's scope: see limitsWrite). It
+// returns ErrStale (nothing deleted) when the item is gone or at another version, and nil when
+// rec is already stored.
 func (t *Table) DeleteLimits(ctx context.Context, sc Scope, expect Expect, rec *AuditRecord) error {
 	names, values := map[string]string{}, map[string]types.AttributeValue{}
 	del := &types.Delete{TableName: aws.String(t.name), Key: limitsKey(sc.EntityID, sc.Resource),
@@ -127,7 +148,7 @@ func (t *Table) DeleteLimits(ctx context.Context, sc Scope, expect Expect, rec *
 	if len(values) > 0 {
 		del.ExpressionAttributeValues = values
 	}
-	return t.auditedWrite(ctx, fmt.Sprintf("delete limits %+v", sc), []types.TransactWriteItem{{Delete: del}}, rec, nil)
+	return t.limitsWrite(ctx, fmt.Sprintf("delete limits %+v", sc), sc, types.TransactWriteItem{Delete: del}, rec)
 }
 
 // BatchGetLimits reads the limits of up to 100 scopes in one BatchGetItem (more only when
