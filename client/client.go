@@ -12,6 +12,9 @@
 // errors.Is the library's lease sentinels, so code written against package limiter handles
 // the client's errors unchanged.
 //
+// A client made with NewHTTP also speaks the admin API (entities, stored limits, usage and the
+// audit trail: PutEntity, SetLimits, Usage, AuditLog, …), as the zl command does.
+//
 // Every acquire carries a request id (one is made when the request has none), so the client
 // retries an acquire whose answer was lost without consuming twice. Commit, rollback and the
 // availability calls are retried too; an adjust, which is not idempotent, is not.
