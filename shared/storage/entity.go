@@ -88,15 +88,14 @@ func strAttr(av types.AttributeValue) string {
 
 func decodeEntity(item map[string]types.AttributeValue) *EntityItem {
 	e := &EntityItem{
-		ID:           strAttr(item[attrEntityID]),
-		Name:         strAttr(item[attrName]),
-		ParentID:     strAttr(item[attrParent]),
-		Children:     numAttr(item[attrChildren]),
-		CreatedAt:    numAttr(item[attrCreated]),
-		UpdatedAt:    numAttr(item[attrUpdated]),
-		Version:      numAttr(item[attrVersion]),
-		Metadata:     map[string]string{},
-		LimitsChange: strAttr(item[attrLimitsChange]),
+		ID:        strAttr(item[attrEntityID]),
+		Name:      strAttr(item[attrName]),
+		ParentID:  strAttr(item[attrParent]),
+		Children:  numAttr(item[attrChildren]),
+		CreatedAt: numAttr(item[attrCreated]),
+		UpdatedAt: numAttr(item[attrUpdated]),
+		Version:   numAttr(item[attrVersion]),
+		Metadata:  map[string]string{},
 	}
 	if b, ok := item[attrCascade].(*types.AttributeValueMemberBOOL); ok {
 		e.Cascade = b.Value
