@@ -1,13 +1,24 @@
 package adminapi_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/chromedp/chromedp"
 
 	"github.com/zeroae/zae-limiter-go/client"
@@ -59,38 +70,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	req := func(entity string, tpm int64) limiter.AcquireRequest {
-		return limiter.AcquireRequest{EntityID: entity, Resource: "gpt-4",
-			Limits:  []limiter.Limit{limiter.PerMinute("rpm", 100), limiter.PerMinute("tpm", 100_000)},
-			Consume: map[string]int64{"rpm": 1, "tpm": tpm}}
-	}
-	for _, tpm := range []int64{500, 700, 800} {
-		if _, err := c.Consume(ctx, req("key-1", tpm)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := c.Consume(ctx, req("key-2", 1000)); err != nil {
-		t.Fatal(err)
-	}
-	// Wait for the aggregator to fold the four acquires in.
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		snaps, err := c.Usage(ctx, client.UsageQuery{Resource: "gpt-4", Window: "hourly"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var acq int64
-		for _, s := range snaps {
-			acq += s.Acquires
-		}
-		if acq == 4 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the aggregator did not record 4 acquires: %+v", snaps)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	seedUsage(t, c)
 
 	b := browser(t)
 	page := st.URL + "/v1/system/dashboard"
@@ -218,5 +198,121 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	if got := text(`#status`); !strings.Contains(got, "HTTP 400 invalid_request") {
 		t.Fatalf("error shown as %q", got)
+	}
+}
+
+// seedUsage makes real usage through the API (key-1: 3 acquires, 2000 tpm; key-2: 1 acquire,
+// 1000 tpm, all on gpt-4) and waits until the aggregator has folded it into snapshots.
+func seedUsage(t *testing.T, c *client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	req := func(entity string, tpm int64) limiter.AcquireRequest {
+		return limiter.AcquireRequest{EntityID: entity, Resource: "gpt-4",
+			Limits:  []limiter.Limit{limiter.PerMinute("rpm", 100), limiter.PerMinute("tpm", 100_000)},
+			Consume: map[string]int64{"rpm": 1, "tpm": tpm}}
+	}
+	for _, r := range []limiter.AcquireRequest{req("key-1", 500), req("key-1", 700), req("key-1", 800), req("key-2", 1000)} {
+		if _, err := c.Consume(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		snaps, err := c.Usage(ctx, client.UsageQuery{Resource: "gpt-4", Window: "hourly"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var acq int64
+		for _, s := range snaps {
+			acq += s.Acquires
+		}
+		if acq == 4 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the aggregator did not record 4 acquires: %+v", snaps)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// requireSigV4 answers 403 to a request without a valid SigV4 signature of creds (service
+// execute-api, region), as API Gateway's IAM authorization does before the function runs: the
+// signature is computed again from the signed headers and compared.
+func requireSigV4(next http.Handler, creds aws.Credentials, region string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deny := func(why string) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, `{"message":%q}`, why)
+		}
+		auth := r.Header.Get("Authorization")
+		_, signed, ok := strings.Cut(auth, "SignedHeaders=")
+		signed, _, _ = strings.Cut(signed, ",")
+		at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+		if !ok || err != nil {
+			deny("Missing Authentication Token")
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		cp, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
+		for _, h := range strings.Split(signed, ";") {
+			if h != "host" {
+				cp.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+			}
+		}
+		sum := sha256.Sum256(body)
+		if err := v4.NewSigner().SignHTTP(r.Context(), creds, cp, hex.EncodeToString(sum[:]), "execute-api", region, at); err != nil ||
+			cp.Header.Get("Authorization") != auth {
+			deny("The request signature we calculated does not match the signature you provided.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Behind IAM authorization (every request's SigV4 signature checked), the dashboard works
+// through the signing proxy of `zl proxy`: the page, its script and style, and its API calls.
+func TestDashboardBehindIAMThroughSigningProxy(t *testing.T) {
+	creds := aws.Credentials{AccessKeyID: "AKIDOPERATOR", SecretAccessKey: "operator-secret"}
+	provider := credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, "")
+	st := stacktest.Start(t, stacktest.Options{Aggregate: true,
+		Extra: func(h http.Handler) http.Handler { return requireSigV4(h, creds, "eu-west-1") }})
+	unsigned, err := http.Get(st.URL + "/v1/system/dashboard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned.Body.Close()
+	if unsigned.StatusCode != http.StatusForbidden {
+		t.Fatalf("an unsigned request got %d: the IAM stand-in does not check", unsigned.StatusCode)
+	}
+	wrong, _ := client.NewHTTP(st.URL, client.WithCredentials(credentials.NewStaticCredentialsProvider(creds.AccessKeyID, "not-the-secret", ""), "eu-west-1"))
+	var apiErr *client.Error
+	if _, err := wrong.GetEntity(context.Background(), "x"); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden {
+		t.Fatalf("a request signed with the wrong secret: %v", err)
+	}
+	c, err := client.NewHTTP(st.URL, client.WithCredentials(provider, "eu-west-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedUsage(t, c)
+	proxy, err := client.NewSigningProxy(st.URL, provider, "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(proxy)
+	defer front.Close()
+
+	b := browser(t)
+	if err := chromedp.Do(b,
+		chromedp.Navigate(front.URL+"/v1/system/dashboard#kind=resource&id=gpt-4&window=hourly&range=24h"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-state=ready]`)),
+	); err != nil {
+		state, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS(`#status`)))
+		t.Fatalf("dashboard through the proxy: %v (status %q)", err, state)
+	}
+	v, err := chromedp.Run(b, chromedp.AttributeValue(chromedp.CSS(`.chart[data-series="counter:tpm"]`), "data-total"))
+	if err != nil || v.Value != "3000" {
+		t.Fatalf("tpm total through the proxy %q, %v", v.Value, err)
 	}
 }
