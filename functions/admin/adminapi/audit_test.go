@@ -1,6 +1,7 @@
 package adminapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/url"
@@ -69,5 +70,20 @@ func TestAuditRetentionFromEnvironment(t *testing.T) {
 		if (err == nil) != ok || (v == "" && opts != nil) || (ok && v != "" && len(opts) != 1) {
 			t.Errorf("%q: %v %v", v, opts, err)
 		}
+	}
+}
+
+// HandleEvent (the typed entry point) passes the IAM principal on too.
+func TestAuditPrincipalThroughHandleEvent(t *testing.T) {
+	e := newEnv(t)
+	rt := adminapi.New(e.lim, slog.New(slog.DiscardHandler), adminapi.AuditRoutes(e.lim)...)
+	ev := event(t, "put-entity.json")
+	ev.RequestContext.Authorizer.IAM.UserARN = "arn:aws:sts::123456789012:assumed-role/ops/carol"
+	if r := rt.HandleEvent(context.Background(), ev); r.StatusCode != 201 {
+		t.Fatalf("put: %d %s", r.StatusCode, r.Body)
+	}
+	r := rt.HandleEvent(context.Background(), event(t, "get-entity-audit.json", path("GET", "/v1/entities/org-acme/audit"), query("")))
+	if !strings.Contains(r.Body, `"principal":"arn:aws:sts::123456789012:assumed-role/ops/carol"`) {
+		t.Fatalf("audit: %s", r.Body)
 	}
 }
