@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -409,6 +410,19 @@ func TestHelpAndCompletion(t *testing.T) {
 	expectCode(t, zlAt(t, "", nil, "limits"), exitBadInput, "plan")
 	r := zlAt(t, "", nil, "completion", "bash")
 	expectCode(t, r, exitOK, "complete -o default -F _zl zl", `"limits plan"`, "--detailed-exitcode", "--endpoint")
+	// The script completes in a real bash.
+	script := filepath.Join(t.TempDir(), "zl.bash")
+	if err := os.WriteFile(script, []byte(r.out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for line, want := range map[string]string{"zl lim": "limits", "zl limits p": "plan", "zl limits plan --det": "--detailed-exitcode", "zl usage --ent": "--entity"} {
+		words := strings.Fields(line)
+		cmd := exec.Command("bash", "-c", fmt.Sprintf(`source %q; COMP_WORDS=(%s); COMP_CWORD=%d; _zl; echo "${COMPREPLY[@]}"`, script, line, len(words)-1))
+		out, err := cmd.Output()
+		if err != nil || strings.TrimSpace(string(out)) != want {
+			t.Fatalf("bash completes %q as %q (%v), want %q", line, out, err, want)
+		}
+	}
 	expectCode(t, zlAt(t, "", nil, "completion", "zsh"), exitOK, "bashcompinit")
 	expectCode(t, zlAt(t, "", nil, "completion", "fish"), exitOK, "__fish_seen_subcommand_from limits")
 	expectCode(t, zlAt(t, "", nil, "completion", "tcsh"), exitBadInput)
