@@ -243,15 +243,17 @@ func (t *Table) DeleteEntity(ctx context.Context, e *EntityItem, rec *AuditRecor
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}}
-	// The limits as read: no limits change since (the mark is the same, or still absent).
-	mark := &types.ConditionCheck{TableName: aws.String(t.name), Key: key(PrefixEntity+e.ID, SKLimitsMark),
+	// The limits as read: no limits change since (the mark is the same, or still absent). The
+	// mark goes with the entity (a delete of an absent item under attribute_not_exists is a
+	// no-op), which needs no permission beyond the admin's DeleteItem.
+	mark := &types.Delete{TableName: aws.String(t.name), Key: key(PrefixEntity+e.ID, SKLimitsMark),
 		ConditionExpression: aws.String("attribute_not_exists(PK)")}
 	if e.LimitsChange != "" {
 		mark.ConditionExpression = aws.String("#lc = :lc")
 		mark.ExpressionAttributeNames = map[string]string{"#lc": attrLimitsChange}
 		mark.ExpressionAttributeValues = map[string]types.AttributeValue{":lc": s(e.LimitsChange)}
 	}
-	items = append(items, types.TransactWriteItem{ConditionCheck: mark})
+	items = append(items, types.TransactWriteItem{Delete: mark})
 	if e.ParentID != "" {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
 			TableName:                 aws.String(t.name),
