@@ -12,6 +12,9 @@
 // errors.Is the library's lease sentinels, so code written against package limiter handles
 // the client's errors unchanged.
 //
+// A client made with NewHTTP also speaks the admin API (entities, stored limits, usage and the
+// audit trail: PutEntity, SetLimits, Usage, AuditLog, …), as the zl command does.
+//
 // Every acquire carries a request id (one is made when the request has none), so the client
 // retries an acquire whose answer was lost without consuming twice. Every adjust carries an
 // idempotency key (one per call), so it is retried too and applies once; commit, rollback and
@@ -293,6 +296,9 @@ func (c *Client) once(ctx context.Context, cl call, out any) error {
 	status, body, err := c.t.send(ctx, cl)
 	if err != nil {
 		return newUnavailable(0, cl.action, err)
+	}
+	if so, ok := out.(*statusOut); ok {
+		*so.status, out = status, so.out
 	}
 	if status < 200 || status > 299 {
 		return answerError(cl.action, status, body)

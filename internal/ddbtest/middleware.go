@@ -166,19 +166,6 @@ func (m *Meter) Reset() {
 // ErrInjected is the error Faults returns by default.
 var ErrInjected = errors.New("ddbtest: injected fault")
 
-// ResponseLostError is what a call sees when DynamoDB applied its request but the response never
-// arrived (Faults.LoseResponse). It is retryable, as a reset connection is, so the SDK sends the
-// same request again.
-type ResponseLostError struct{ Op string }
-
-// Error names the operation whose response was lost.
-func (e *ResponseLostError) Error() string {
-	return "ddbtest: " + e.Op + " was applied but its response was lost"
-}
-
-// RetryableError tells the SDK's retryer to send the request again.
-func (e *ResponseLostError) RetryableError() bool { return true }
-
 // Conflict returns the error DynamoDB gives a transaction cancelled because another request was
 // changing one of its items (one TransactionConflict reason per item), as the SDK decodes it.
 func Conflict(items int) error {
@@ -227,8 +214,10 @@ func (f *Faults) Fail(op string, n int, err error) {
 }
 
 // LoseResponse makes the next n attempts of op reach DynamoDB, which applies them (or refuses
-// them: an error answer is lost too), and then lose their responses: the SDK sees a *ResponseLostError and, when it has attempts left, sends the
-// same request again. n < 0 means until Clear.
+// them: an error answer is lost too), and then lose their responses: the SDK sees a
+// *ResponseLost{Resend: true} and, when it has attempts left, sends the same request again.
+// Unlike Network.LoseResponse it acts on each attempt inside the SDK's retry loop, so one call
+// can lose several answers in a row. n < 0 means until Clear.
 func (f *Faults) LoseResponse(op string, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -332,7 +321,7 @@ func (f *Faults) Option() func(*dynamodb.Options) {
 					f.mu.Lock()
 					f.lost++
 					f.mu.Unlock()
-					return middleware.FinalizeOutput{}, md, &ResponseLostError{Op: op}
+					return middleware.FinalizeOutput{}, md, &ResponseLost{Resend: true}
 				})
 			return st.Finalize.Insert(wire, "Retry", middleware.After)
 		})

@@ -56,9 +56,9 @@ func TestLoseResponseAppliesAndTheSDKResends(t *testing.T) {
 	}
 	// Every response lost: the caller gets the error, though every attempt was applied.
 	f.LoseResponse("UpdateItem", -1)
-	var lost *ddbtest.ResponseLostError
+	var lost *ddbtest.ResponseLost
 	if err := add(c, table); !errors.As(err, &lost) {
-		t.Fatalf("want ResponseLostError, got %v", err)
+		t.Fatalf("want ResponseLost, got %v", err)
 	}
 	if got := counter(t, c, table); got != "5" {
 		t.Fatalf("counter %q, want 5 (3 more attempts applied)", got)

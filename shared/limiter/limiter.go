@@ -71,6 +71,9 @@ type Limiter struct {
 	limits      *ttlCache[bucketID, []Limit]
 	buckets     *ttlCache[bucketID, *storage.Bucket]
 	lanes       *lanes
+
+	// auditRetention is how long audit records are kept (<= 0: forever).
+	auditRetention time.Duration
 }
 
 type bucketID struct{ entity, resource string }
@@ -84,6 +87,8 @@ type config struct {
 	cacheTTL    time.Duration
 	maxAttempts int
 	log         *slog.Logger
+
+	auditRetention time.Duration // see WithAuditRetention
 }
 
 // WithClock sets the clock (default time.Now). Tests pass a settable one and never sleep.
@@ -106,6 +111,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // New returns a Limiter on the table called table, reached through client (a *dynamodb.Client).
 func New(client storage.Client, table string, opts ...Option) *Limiter {
 	c := config{now: time.Now, failureMode: FailClosed, cacheTTL: DefaultCacheTTL, maxAttempts: DefaultMaxAttempts, log: slog.Default()}
+	c.auditRetention = DefaultAuditRetention
 	for _, o := range opts {
 		o(&c)
 	}
@@ -122,6 +128,8 @@ func New(client storage.Client, table string, opts ...Option) *Limiter {
 		limits:      newTTLCache[bucketID, []Limit](c.cacheTTL, cacheEntries, c.now),
 		buckets:     newTTLCache[bucketID, *storage.Bucket](bucketHintTTL, cacheEntries, c.now),
 		lanes:       newLanes(),
+
+		auditRetention: c.auditRetention,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/metrics"
 )
 
 // Name is the function's name in logs and routes.
@@ -47,6 +48,16 @@ const (
 	ActionAvailable          = "available"
 	ActionTimeUntilAvailable = "time_until_available"
 )
+
+// RouteMetrics returns the counters of the acquire routes' 2xx answers, for
+// httpapi.MetricsObserver: acquires on PathAcquire, lease settles on PathCommit and PathRollback.
+func RouteMetrics() httpapi.RouteMetrics {
+	return httpapi.RouteMetrics{
+		PathAcquire:  metrics.MetricAcquires,
+		PathCommit:   metrics.MetricLeaseSettles,
+		PathRollback: metrics.MetricLeaseSettles,
+	}
+}
 
 type handlers struct{ l Limiter }
 
@@ -108,6 +119,7 @@ func (h *handlers) acquire(ctx context.Context, r *httpapi.Request) *httpapi.Res
 		out.LeaseID, out.Committed = "", true
 	}
 	resp := httpapi.JSON(http.StatusOK, out)
+	resp.Degraded = lease.Degraded()
 	httpapi.SetRateLimitHeaders(resp.Header, statuses)
 	return resp
 }

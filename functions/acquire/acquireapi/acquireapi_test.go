@@ -412,10 +412,10 @@ func TestIAMGuardRefusesEntityWrites(t *testing.T) {
 	if err := e.lim.SetLimits(context.Background(), limiter.SystemDefault(), sampleLimits); err == nil {
 		t.Fatal("the guard let a limits write through")
 	}
-	if len(e.guard.violations) != 2 {
-		t.Fatalf("violations %v", e.guard.violations)
+	if v := e.guard.Violations(); len(v) != 2 {
+		t.Fatalf("violations %v", v)
 	}
-	e.guard.violations = nil
+	e.guard.Reset()
 }
 
 // Row 1 over HTTP: two identical refunds of one lease, each request loading it afresh, both
