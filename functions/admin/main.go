@@ -22,7 +22,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "admin:", err)
 		os.Exit(1)
 	}
-	lim := limiter.New(env.DynamoDB, env.Table, limiter.WithLogger(env.Log))
+	retention, err := adminapi.AuditRetention(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "admin:", err)
+		os.Exit(1)
+	}
+	lim := limiter.New(env.DynamoDB, env.Table, append(retention, limiter.WithLogger(env.Log))...)
 	router := adminapi.ForLimiter(lim, env.Log).
 		Observe(httpapi.MetricsObserver(env.Metrics, env.Function, nil, time.Now))
 	lambda.Start(router)

@@ -26,9 +26,10 @@ type TableGrant struct {
 var (
 	// AcquireWritablePartitions are bucket and lease partitions.
 	AcquireWritablePartitions = []string{"B#*", "LEASE#*"}
-	// AdminWritablePartitions are entity (metadata and stored limits), resource-limit and
-	// system-limit partitions: never buckets, leases or usage snapshots (the billing record).
-	AdminWritablePartitions = []string{"E#*", "R#*", "SYSTEM"}
+	// AdminWritablePartitions are entity (metadata and stored limits), resource-limit,
+	// system-limit and audit-record partitions (each admin change writes its record in the same
+	// transaction): never buckets, leases or usage snapshots (the billing record).
+	AdminWritablePartitions = []string{"E#*", "R#*", "SYSTEM", "AUDIT#*"}
 	// AdminBucketCleanupPartitions are what the admin function's BatchWriteItem may touch besides
 	// AdminWritablePartitions: deleting an entity deletes its buckets in batches. IAM cannot
 	// tell a batch's deletes from its puts; the admin role has no other write there.

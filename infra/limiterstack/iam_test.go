@@ -205,7 +205,7 @@ func TestRoleStatements(t *testing.T) {
 			"WriteOwnLogs":        logs(FunctionAdmin),
 			"ReadTableAndIndexes": {[]string{"dynamodb:GetItem", "dynamodb:Query"}, []any{table, index("GSI1"), index("GSI2")}, nil},
 			"WriteEntityAndLimitPartitions": {[]string{"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-				[]any{table}, leading("E#*", "R#*", "SYSTEM")},
+				[]any{table}, leading("E#*", "R#*", "SYSTEM", "AUDIT#*")},
 			"DeleteBucketsOfDeletedEntities": {[]string{"dynamodb:BatchWriteItem"}, []any{table}, leading("B#*")},
 		},
 		FunctionAggregator: {
@@ -306,7 +306,8 @@ func mayWrite(stmts []statement, tableArn any, action, pk string) bool {
 func TestPartitionWriteAccess(t *testing.T) {
 	f := defaultStack(t)
 	table := getAtt(f.id(f.stack.Table), "Arn")
-	keys := []string{"B#user-1", "LEASE#01HZX", "E#user-1", "R#gpt-4", "SYSTEM", "SYSTEMX", "U#user-1", "AGG#state", "P#parent", "BX", "LEASE"}
+	keys := []string{"B#user-1", "LEASE#01HZX", "E#user-1", "R#gpt-4", "SYSTEM", "SYSTEMX", "U#user-1", "AGG#state", "P#parent", "BX", "LEASE",
+		"AUDIT#E#user-1", "AUDIT#SYSTEM"}
 	item := []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"}
 	// allowed[fn][pk] lists the write actions fn may use on partition pk; every other pair is denied.
 	allowed := map[string]map[string][]string{
@@ -318,6 +319,9 @@ func TestPartitionWriteAccess(t *testing.T) {
 			"R#gpt-4":  {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
 			"SYSTEM":   {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
 			"B#user-1": {"dynamodb:BatchWriteItem"}, // deleting a deleted entity's buckets
+			// Audit records of admin changes, written in the same transaction as each change.
+			"AUDIT#E#user-1": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+			"AUDIT#SYSTEM":   {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
 		},
 		FunctionAggregator: {"U#user-1": {"dynamodb:UpdateItem"}},
 	}

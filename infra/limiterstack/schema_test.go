@@ -196,7 +196,8 @@ func TestTableSchemaMatchesStorage(t *testing.T) {
 		equal(t, "storage."+name, mine, theirs)
 	}
 	equal(t, "acquire partitions", AcquireWritablePartitions, []string{consts["PrefixBucket"] + "*", consts["PrefixLease"] + "*"})
-	equal(t, "admin partitions", AdminWritablePartitions, []string{consts["PrefixEntity"] + "*", consts["PrefixResource"] + "*", consts["KeySystem"]})
+	equal(t, "admin partitions", AdminWritablePartitions, []string{consts["PrefixEntity"] + "*", consts["PrefixResource"] + "*", consts["KeySystem"],
+		consts["PrefixAudit"] + "*"})
 	equal(t, "admin bucket cleanup", AdminBucketCleanupPartitions, []string{consts["PrefixBucket"] + "*"})
 	equal(t, "aggregator partitions", AggregatorWritablePartitions, []string{consts["PrefixUsage"] + "*"})
 

@@ -29,7 +29,12 @@ const (
 	CodeHasChildren        = "has_children"        // 409: delete the children first
 	CodeParentImmutable    = "parent_immutable"    // 409: an entity's parent cannot change
 	CodeLimitsNotFound     = "limits_not_found"    // 404: nothing stored for the scope
+	CodeContended          = "contended"           // 429: a hot item lost every race; nothing written, retry
 )
+
+// DegradedUnavailable is AcquireResponse.DegradedReason for a lease granted because DynamoDB
+// was unreachable or throttling.
+const DegradedUnavailable = "dynamodb_unavailable"
 
 // ErrorBody is the JSON body of every error answer except 429, whose body is the limiter's
 // RateLimitExceededError (see RateLimitExceeded).
@@ -76,6 +81,7 @@ func statusOf(err error) (status int, body ErrorBody) {
 		re  *RequestError
 		ve  *limiter.ValidationError
 		ue  *limiter.UnavailableError
+		ce  *limiter.ContendedError
 		mbe *http.MaxBytesError
 	)
 	sentinel := func(status int, code string) (int, ErrorBody) {
@@ -106,6 +112,8 @@ func statusOf(err error) (status int, body ErrorBody) {
 		return sentinel(http.StatusConflict, CodeHasChildren)
 	case errors.Is(err, limiter.ErrParentImmutable):
 		return sentinel(http.StatusConflict, CodeParentImmutable)
+	case errors.As(err, &ce):
+		return http.StatusTooManyRequests, ErrorBody{Error: CodeContended, Message: "the lease's bucket is busy; nothing was written: retry (with the same idempotency_key)"}
 	case errors.Is(err, limiter.ErrLimitsNotFound):
 		return http.StatusNotFound, ErrorBody{Error: CodeLimitsNotFound, Message: "no limits are stored for this scope"}
 	case errors.As(err, &ue), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -133,6 +141,9 @@ func ErrorResponse(err error) *Response {
 	}
 	status, body := statusOf(err)
 	r := JSON(status, body)
+	if status == http.StatusTooManyRequests {
+		r.Header["retry-after"] = "1"
+	}
 	r.Err = err
 	return r
 }

@@ -32,6 +32,9 @@ type Request struct {
 	Body   []byte
 	// RequestID identifies the request in logs (API Gateway's id, or the Lambda request id).
 	RequestID string
+	// Principal is the IAM principal (ARN) API Gateway's IAM authorization verified, "" when
+	// the request came without one (a direct invocation, or an API without IAM auth).
+	Principal string
 
 	log    *slog.Logger // the router's
 	reqLog *slog.Logger // with the request's attributes, made on first use

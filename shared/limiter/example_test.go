@@ -183,8 +183,10 @@ func ExampleWithFailureMode() {
 
 	lim := limiter.New(client, "rate_limits", limiter.WithFailureMode(limiter.FailOpen))
 	// Per call: AcquireRequest{FailureMode: limiter.FailClosed}. Failing closed, a DynamoDB failure
-	// is a *limiter.UnavailableError; failing open, a degraded lease (lease.Degraded()) that
-	// writes nothing. A refusal is always a refusal.
+	// (unreachable, or throttling past the SDK's retries) is a *limiter.UnavailableError; failing
+	// open, a degraded lease (lease.Degraded(), lease.DegradedCause()) that writes nothing. A
+	// refusal is always a refusal, and so is a bucket too contended to write
+	// (RateLimitExceededError.Contended): busy is not down.
 
 	req := limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{limiter.PerMinute("rpm", 10)}, Consume: map[string]int64{"rpm": 1}}
 	lease, err := lim.Acquire(ctx, req)

@@ -178,3 +178,17 @@ func (d *itemDecoder) strMap(m map[string]types.AttributeValue, name string) map
 	}
 	return out
 }
+
+// strSet reads an optional String Set (nil when absent).
+func (d *itemDecoder) strSet(m map[string]types.AttributeValue, name string) []string {
+	av, ok := m[name]
+	if !ok {
+		return nil
+	}
+	v, ok := av.(*types.AttributeValueMemberSS)
+	if !ok {
+		d.fail(&DecodeError{Attr: name, Reason: "is a " + avKind(av) + ", not a String Set"})
+		return nil
+	}
+	return v.Value
+}

@@ -17,12 +17,12 @@ import (
 
 // adminWrites are the writes the admin function's IAM role allows (infra: TableGrants, whose
 // actions TestGrantsMatchCode derives from this code): entity, resource-limit and system-limit
-// partitions, and batch deletes of a deleted entity's buckets. Never snapshots (U#) or leases.
+// partitions, audit records, and batch deletes of a deleted entity's buckets. Never snapshots (U#) or leases.
 var adminWrites = ddbtest.Partitions{
-	"dynamodb:PutItem":        {"E#*", "R#*", "SYSTEM"},
-	"dynamodb:UpdateItem":     {"E#*", "R#*", "SYSTEM"},
-	"dynamodb:DeleteItem":     {"E#*", "R#*", "SYSTEM"},
-	"dynamodb:BatchWriteItem": {"E#*", "R#*", "SYSTEM", "B#*"},
+	"dynamodb:PutItem":        {"E#*", "R#*", "SYSTEM", "AUDIT#*"},
+	"dynamodb:UpdateItem":     {"E#*", "R#*", "SYSTEM", "AUDIT#*"},
+	"dynamodb:DeleteItem":     {"E#*", "R#*", "SYSTEM", "AUDIT#*"},
+	"dynamodb:BatchWriteItem": {"E#*", "R#*", "SYSTEM", "AUDIT#*", "B#*"},
 }
 
 // Every admin route, run as the admin role may: no write leaves its partitions, and deleting an
