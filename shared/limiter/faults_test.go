@@ -155,13 +155,19 @@ func TestStoredLeaseRefundsFromFreshObjects(t *testing.T) {
 // Row 3: an adjust answered "unavailable" may have been applied; retried with its key, it
 // counts once, whichever process retries it.
 func TestAdjustRetriedWithKeyCountsOnce(t *testing.T) {
-	for _, stored := range []bool{false, true} {
-		t.Run(fmt.Sprintf("stored=%v", stored), func(t *testing.T) {
+	// memory: an in-memory lease; in-item: a stored lease kept in its bucket item (one
+	// UpdateItem); item: a stored lease in an item of its own (a request id: transactions).
+	for _, mode := range []string{"memory", "in-item", "item"} {
+		t.Run(mode, func(t *testing.T) {
+			stored := mode != "memory"
 			e := newRetryEnv(t)
 			req := limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{daily}, Consume: map[string]int64{"d": 1}}
 			op := "UpdateItem"
 			if stored {
-				req.LeaseTTL, op = time.Minute, "TransactWriteItems"
+				req.LeaseTTL = time.Minute
+			}
+			if mode == "item" {
+				req.RequestID, op = "req-1", "TransactWriteItems"
 			}
 			lease := mustAcquire(t, e.lim, req)
 			e.faults.LoseResponse(op, -1)
@@ -270,12 +276,14 @@ func TestHotBucketIsNeverUnavailable(t *testing.T) {
 // budget is unavailability, and only then does fail-open admit, saying why.
 func TestConflictIsContentionThrottlingIsUnavailability(t *testing.T) {
 	e := newRetryEnv(t, limiter.WithMaxAttempts(4))
+	// A stored lease with a request id: a two-item transaction.
 	req := limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{daily}, Consume: map[string]int64{"d": 1},
-		LeaseTTL: time.Minute, FailureMode: limiter.FailOpen}
+		LeaseTTL: time.Minute, FailureMode: limiter.FailOpen, RequestID: "req-1"}
 	e.faults.FailAttempts("TransactWriteItems", 3, ddbtest.Conflict(2))
 	if _, err := e.lim.Acquire(ctx(), req); err != nil {
 		t.Fatalf("acquire after 3 conflicts: %v", err)
 	}
+	req.RequestID = "req-2"
 	e.faults.FailAttempts("TransactWriteItems", -1, ddbtest.Conflict(2))
 	lease, err := e.lim.Acquire(ctx(), req)
 	var rle *limiter.RateLimitExceededError
@@ -287,12 +295,13 @@ func TestConflictIsContentionThrottlingIsUnavailability(t *testing.T) {
 	}
 	e.faults.Clear()
 	e.faults.FailAttempts("", -1, ddbtest.Throttled())
+	req.RequestID = "req-3"
 	lease, err = e.lim.Acquire(ctx(), req)
 	var ue *limiter.UnavailableError
 	if err != nil || !lease.Degraded() || !errors.As(lease.DegradedCause(), &ue) {
 		t.Fatalf("throttled past the budget, failing open: %v %v", lease, err)
 	}
-	req.FailureMode = limiter.FailClosed
+	req.FailureMode, req.RequestID = limiter.FailClosed, "req-4"
 	if _, err := e.lim.Acquire(ctx(), req); !errors.As(err, &ue) {
 		t.Fatalf("throttled, failing closed: %v", err)
 	}
@@ -304,11 +313,12 @@ func TestConflictIsContentionThrottlingIsUnavailability(t *testing.T) {
 
 // Row 12: a leased acquire without a request id whose answers are lost is recognised when the
 // SDK resends it: the caller gets the lease that was written (no invisible open lease, no
-// second charge), and any process can settle it.
+// second charge), and any process can settle it. Such a lease lives in its bucket item: one
+// UpdateItem, recognised by its write id.
 func TestRow12LostLeasedAcquireWithoutRequestID(t *testing.T) {
 	e := newRetryEnv(t)
 	req := limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{daily}, Consume: map[string]int64{"d": 4}, LeaseTTL: time.Minute}
-	e.faults.LoseResponse("TransactWriteItems", 2)
+	e.faults.LoseResponse("UpdateItem", 2)
 	lease, err := e.lim.Acquire(ctx(), req)
 	if err != nil || e.faults.Lost() != 2 {
 		t.Fatalf("acquire with two answers lost: %v (lost %d)", err, e.faults.Lost())

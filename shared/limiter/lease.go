@@ -39,6 +39,9 @@ type Lease struct {
 	cause     *UnavailableError // why a degraded lease was granted
 	stored    bool
 	expiresAt time.Time
+	// inline is true for a stored lease kept in its bucket item (see storage.LeaseOp), under key.
+	inline bool
+	key    string
 
 	mu       sync.Mutex
 	levels   []level // amounts: millitokens held, by level and limit
@@ -144,41 +147,55 @@ func (s *Lease) AdjustOnce(ctx context.Context, key string, amounts map[string]i
 	return s.adjust(ctx, key, amounts)
 }
 
-// adjust is AdjustOnce with s.mu held.
+// adjust is AdjustOnce with s.mu held. An in-item lease's write is conditioned on the exact
+// amounts this process knows; when another process changed them, it is tried again from what
+// the item holds (a few times).
 func (s *Lease) adjust(ctx context.Context, key string, amounts map[string]int64) error {
+	var err error
+	for range rollbackAttempts {
+		var stale bool
+		if stale, err = s.adjustTry(ctx, key, amounts); !stale {
+			return err
+		}
+	}
+	return err
+}
+
+// adjustTry is one try of adjust; stale reports an in-item lease whose amounts were refreshed.
+func (s *Lease) adjustTry(ctx context.Context, key string, amounts map[string]int64) (stale bool, _ error) {
 	if err := s.closedErr(); err != nil {
-		return err
+		return false, err
 	}
 	if len(key) > MaxIdempotencyKeyLength {
-		return invalid("idempotency_key", "at most %d bytes", MaxIdempotencyKeyLength)
+		return false, invalid("idempotency_key", "at most %d bytes", MaxIdempotencyKeyLength)
 	}
 	nonzero := false
 	for _, n := range amounts {
 		nonzero = nonzero || n != 0
 	}
 	if s.degraded || !nonzero || (key != "" && s.keys[key]) {
-		return nil
+		return false, nil
 	}
 	if len(amounts) > MaxLimits {
-		return invalid("adjust", "at most %d limits, got %d", MaxLimits, len(amounts))
+		return false, invalid("adjust", "at most %d limits, got %d", MaxLimits, len(amounts))
 	}
 	for name, n := range amounts {
 		if _, ok := findLimit(s.levels[0].limits, name); !ok {
-			return invalid("adjust."+name, "the lease has no limit %q", name)
+			return false, invalid("adjust."+name, "the lease has no limit %q", name)
 		}
 		if n < -MaxTokens || n > MaxTokens {
-			return invalid("adjust."+name, "must be within ±%d tokens, got %d", int64(MaxTokens), n)
+			return false, invalid("adjust."+name, "must be within ±%d tokens, got %d", int64(MaxTokens), n)
 		}
 		// |held| ≤ MaxLeaseTokens·1000 and |n·1000| ≤ MaxTokens·1000: the sum cannot wrap.
 		switch held := s.levels[0].amounts[name]; {
 		case held+n*millis < 0:
-			return invalid("adjust."+name, "gives back %d tokens but the lease holds %d", -n, held/millis)
+			return false, invalid("adjust."+name, "gives back %d tokens but the lease holds %d", -n, held/millis)
 		case held+n*millis > MaxLeaseTokens*millis:
-			return invalid("adjust."+name, "adds %d tokens to the %d the lease holds, more than a lease may hold (%d)", n, held/millis, int64(MaxLeaseTokens))
+			return false, invalid("adjust."+name, "adds %d tokens to the %d the lease holds, more than a lease may hold (%d)", n, held/millis, int64(MaxLeaseTokens))
 		}
 	}
 	if s.stored && key != "" && len(s.keys) >= MaxLeaseKeys {
-		return invalid("idempotency_key", "a lease keeps at most %d keys", MaxLeaseKeys)
+		return false, invalid("idempotency_key", "a lease keeps at most %d keys", MaxLeaseKeys)
 	}
 	delta := make([]level, len(s.levels))
 	deltas := make([]map[string]int64, len(s.levels))
@@ -191,18 +208,12 @@ func (s *Lease) adjust(ctx context.Context, key string, amounts map[string]int64
 		}
 		delta[i], deltas[i] = d, d.amounts
 	}
-	var extras func(int64) ([]storage.Extra, error)
-	if s.stored {
-		extras = func(now int64) ([]storage.Extra, error) {
-			up, err := s.l.table.UpdateLease(s.id, storage.LeaseUpdate{Deltas: deltas, Key: key}, now)
-			return []storage.Extra{up}, err
-		}
-	}
+	extras, inline := s.writes(storage.LeaseUpdate{Deltas: deltas, Key: key})
 	var pending *pendingWrite
 	if key != "" && key == s.pendingKey {
 		pending = s.pending
 	}
-	st, err := s.l.charge(ctx, s.resource, delta, false, &pending, extras)
+	st, err := s.l.charge(ctx, s.resource, delta, false, &pending, extras, inline)
 	switch {
 	case key != "" && pending != nil:
 		s.pending, s.pendingKey, s.pendingAmounts = pending, key, amounts
@@ -212,12 +223,13 @@ func (s *Lease) adjust(ctx context.Context, key string, amounts map[string]int64
 	if err != nil {
 		if it := s.appliedKey(err, key); it != nil {
 			s.refresh(it)
-			return nil // applied before, by this or another process
+			return false, nil // applied before, by this or another process
 		}
 		if lerr := s.leaseConflict(err); lerr != nil {
-			return lerr
+			var ve *ValidationError
+			return s.inline && errors.As(lerr, &ve) && s.state == leaseOpen, lerr
 		}
-		return fmt.Errorf("adjust lease %s: %w", s.id, err)
+		return false, fmt.Errorf("adjust lease %s: %w", s.id, err)
 	}
 	if key != "" {
 		if s.keys == nil {
@@ -231,7 +243,7 @@ func (s *Lease) adjust(ctx context.Context, key string, amounts map[string]int64
 		}
 	}
 	s.statuses = st
-	return nil
+	return false, nil
 }
 
 // MaxLeaseKeys is how many idempotency keys a stored lease keeps: AdjustOnce with a new key on a
@@ -241,15 +253,70 @@ const MaxLeaseKeys = 64
 // appliedKey returns the stored lease when err is a failed condition on it because key was
 // applied already.
 func (s *Lease) appliedKey(err error, key string) *storage.LeaseItem {
-	var xe *storage.ExtraConditionError
-	if key == "" || !errors.As(err, &xe) || len(xe.Item) == 0 {
-		return nil
-	}
-	it, err := storage.DecodeLease(xe.Item)
-	if err != nil || !it.Keys[key] {
+	it, found, _, derr := leaseItemOf(err)
+	if key == "" || !found || derr != nil {
 		return nil // an unreadable item is not proof of anything; leaseConflict reports it
 	}
+	if s.inline {
+		key = storage.InlineKeyHash(key)
+	}
+	if !it.Keys[key] {
+		return nil
+	}
 	return it
+}
+
+// leaseItemOf returns the lease a failed condition on it returned: ok is false when err is
+// not such a failure, found false when the lease did not exist.
+func leaseItemOf(err error) (it *storage.LeaseItem, found, ok bool, derr error) {
+	var xe *storage.ExtraConditionError
+	var le *storage.LeaseEntryError
+	switch {
+	case errors.As(err, &xe):
+		if len(xe.Item) == 0 {
+			return nil, false, true, nil
+		}
+		it, derr = storage.DecodeLease(xe.Item)
+		return it, derr == nil, true, derr
+	case errors.As(err, &le):
+		e, found := le.Entry()
+		if !found {
+			return nil, false, true, nil
+		}
+		return &storage.LeaseItem{State: e.State, ExpiresAt: e.ExpiresAt, Keys: e.Keys,
+			Levels: []storage.LeaseLevel{{Amounts: e.Amounts}}}, true, true, nil
+	}
+	return nil, false, false, nil
+}
+
+// writes returns how a change u of a stored lease is written: the transaction item of a lease
+// item, or the change of an in-item lease (on the condition that it holds exactly what this
+// process knows; a failure returns what it holds). An in-memory lease writes neither.
+func (s *Lease) writes(u storage.LeaseUpdate) (func(int64) ([]storage.Extra, error), func(int64, *storage.Bucket) *storage.LeaseOp) {
+	switch {
+	case !s.stored:
+		return nil, nil
+	case s.inline:
+		op := &storage.LeaseOp{Key: s.key, To: u.To, Expect: map[string]int64{}}
+		if u.Key != "" {
+			op.KeyHash = storage.InlineKeyHash(u.Key)
+		}
+		for _, lim := range s.levels[0].limits {
+			held := s.levels[0].amounts[lim.Name]
+			op.Expect[lim.Name] = held
+			if len(u.Deltas) > 0 && u.Deltas[0][lim.Name] != 0 {
+				if op.Amounts == nil {
+					op.Amounts = map[string]int64{}
+				}
+				op.Amounts[lim.Name] = held + u.Deltas[0][lim.Name]
+			}
+		}
+		return nil, func(int64, *storage.Bucket) *storage.LeaseOp { return op }
+	}
+	return func(now int64) ([]storage.Extra, error) {
+		up, err := s.l.table.UpdateLease(s.id, u, now)
+		return []storage.Extra{up}, err
+	}, nil
 }
 
 // refresh takes the amounts and keys of the stored lease it.
@@ -266,14 +333,13 @@ func (s *Lease) refresh(it *storage.LeaseItem) {
 // back, expired, or holds other amounts than this process knew (then the amounts are
 // refreshed). It returns nil when err is something else.
 func (s *Lease) leaseConflict(err error) error {
-	var xe *storage.ExtraConditionError
-	if !errors.As(err, &xe) {
+	it, found, ok, err := leaseItemOf(err)
+	if !ok {
 		return nil
 	}
-	if len(xe.Item) == 0 {
+	if !found && err == nil {
 		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
 	}
-	it, err := storage.DecodeLease(xe.Item)
 	switch {
 	case err != nil:
 		return fmt.Errorf("lease %s: %w", s.id, err)
@@ -307,6 +373,9 @@ func (s *Lease) commit(ctx context.Context) error {
 	case leaseCommitted:
 		return nil
 	}
+	if s.inline {
+		return s.commitInline(ctx)
+	}
 	if s.stored && !s.degraded {
 		it, err := s.l.table.CommitLease(ctx, s.id, s.l.nowMs())
 		switch {
@@ -320,6 +389,25 @@ func (s *Lease) commit(ctx context.Context) error {
 		case err != nil:
 			return &UnavailableError{Op: "commit lease", Err: err}
 		}
+	}
+	s.state = leaseCommitted
+	return nil
+}
+
+// commitInline commits an in-item lease in one UpdateItem of its bucket: idempotent, whatever
+// process committed it.
+func (s *Lease) commitInline(ctx context.Context) error {
+	none := []level{{entityID: s.levels[0].entityID, limits: s.levels[0].limits, amounts: map[string]int64{}}}
+	op := &storage.LeaseOp{Key: s.key, To: storage.LeaseCommitted}
+	_, err := s.l.charge(ctx, s.resource, none, false, nil, nil, func(int64, *storage.Bucket) *storage.LeaseOp { return op })
+	if lerr := s.leaseConflict(err); lerr != nil {
+		if errors.Is(lerr, ErrLeaseCommitted) {
+			return nil // committed before, by this or another process
+		}
+		return lerr
+	}
+	if err != nil {
+		return &UnavailableError{Op: "commit lease", Err: err}
 	}
 	s.state = leaseCommitted
 	return nil
@@ -388,15 +476,9 @@ func (s *Lease) Settle(ctx context.Context, final map[string]int64) error {
 		if !changed {
 			return s.commit(ctx)
 		}
-		var extras func(int64) ([]storage.Extra, error)
-		if s.stored {
-			extras = func(now int64) ([]storage.Extra, error) {
-				up, err := s.l.table.UpdateLease(s.id, storage.LeaseUpdate{Deltas: deltas, Expect: held, To: storage.LeaseCommitted}, now)
-				return []storage.Extra{up}, err
-			}
-		}
+		extras, inline := s.writes(storage.LeaseUpdate{Deltas: deltas, Expect: held, To: storage.LeaseCommitted})
 		var st []LimitStatus
-		if st, err = s.l.charge(ctx, s.resource, delta, false, nil, extras); err == nil {
+		if st, err = s.l.charge(ctx, s.resource, delta, false, nil, extras, inline); err == nil {
 			for i := range s.levels {
 				for name, x := range delta[i].amounts {
 					s.levels[i].amounts[name] += x
@@ -405,11 +487,8 @@ func (s *Lease) Settle(ctx context.Context, final map[string]int64) error {
 			s.statuses, s.state = st, leaseCommitted
 			return nil
 		}
-		var xe *storage.ExtraConditionError
-		if errors.As(err, &xe) && len(xe.Item) > 0 {
-			if it, derr := storage.DecodeLease(xe.Item); derr == nil {
-				s.refresh(it) // what the item holds decides the next try
-			}
+		if it, found, _, derr := leaseItemOf(err); found && derr == nil {
+			s.refresh(it) // what the item holds decides the next try
 		}
 		switch lerr := s.leaseConflict(err); {
 		case errors.Is(lerr, ErrLeaseRolledBack), errors.Is(lerr, ErrLeaseCommitted):
@@ -487,17 +566,11 @@ func (s *Lease) Rollback(ctx context.Context) error {
 			}
 			refund[i] = d
 		}
-		var extras func(int64) ([]storage.Extra, error)
-		if s.stored {
-			extras = func(now int64) ([]storage.Extra, error) {
-				up, err := s.l.table.UpdateLease(s.id, storage.LeaseUpdate{Expect: held, To: storage.LeaseRolledBack}, now)
-				return []storage.Extra{up}, err
-			}
-		}
+		extras, inline := s.writes(storage.LeaseUpdate{Expect: held, To: storage.LeaseRolledBack})
 		if s.pendingKey != "" {
 			s.pending, s.pendingKey, s.pendingAmounts = nil, "", nil // the item's amounts decide
 		}
-		if _, err = s.l.charge(ctx, s.resource, refund, false, &s.pending, extras); err == nil {
+		if _, err = s.l.charge(ctx, s.resource, refund, false, &s.pending, extras, inline); err == nil {
 			s.state = leaseRolledBack
 			return nil
 		}
@@ -520,6 +593,9 @@ const rollbackAttempts = 3
 // Lease loads a stored lease by id, in any process. It returns ErrLeaseNotFound for an id that
 // is malformed, unknown or expired.
 func (l *Limiter) Lease(ctx context.Context, id string) (*Lease, error) {
+	if storage.IsInlineLeaseID(id) {
+		return l.inlineLease(id)
+	}
 	it, err := l.table.GetLease(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
@@ -546,6 +622,31 @@ func (l *Limiter) Lease(ctx context.Context, id string) (*Lease, error) {
 		return nil, fmt.Errorf("%w: %s has no levels", ErrLeaseNotFound, id)
 	}
 	return s, nil
+}
+
+// inlineLease resumes a lease kept in its bucket item from its id alone: no read. What the id
+// says it holds is only a guess: every write is conditioned on what the item holds, and a
+// failed condition returns it. A malformed id is a *ValidationError.
+func (l *Limiter) inlineLease(id string) (*Lease, error) {
+	p, err := storage.ParseInlineLeaseID(id)
+	if err != nil {
+		return nil, invalid("lease_id", "%v", err)
+	}
+	limits := fromConfigs(p.Limits)
+	if err := validateLimits(limits); err != nil {
+		return nil, invalid("lease_id", "its limits: %v", err)
+	}
+	for _, x := range p.Amounts {
+		if x > MaxLeaseTokens*millis {
+			return nil, invalid("lease_id", "holds more than a lease may")
+		}
+	}
+	if p.ExpiresAt <= l.nowMs() {
+		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
+	}
+	return &Lease{l: l, id: id, entityID: p.EntityID, resource: p.Resource, stored: true, inline: true, key: p.Key,
+		expiresAt: time.UnixMilli(p.ExpiresAt).UTC(),
+		levels:    []level{{entityID: p.EntityID, limits: limits, amounts: p.Amounts}}}, nil
 }
 
 // Do acquires, runs fn with the lease, and commits when fn returns nil. When fn returns an

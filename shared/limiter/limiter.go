@@ -314,7 +314,21 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 			return []storage.Extra{put}, err
 		}
 	}
-	statuses, err := l.charge(ctx, req.Resource, levels, true, nil, extras)
+	var statuses []LimitStatus
+	if req.LeaseTTL > 0 && req.RequestID == "" && len(levels) == 1 {
+		// One bucket, no request id: the lease lives in the bucket item (one UpdateItem, and
+		// one to settle it), unless the item holds as many as it may.
+		statuses, err = l.charge(ctx, req.Resource, levels, true, nil, nil, l.inlineAcquire(req, levels[0], lease))
+		if errors.Is(err, errInlineFull) || isFull(err) {
+			statuses, err = l.charge(ctx, req.Resource, levels, true, nil, nil, l.inlineAcquire(req, levels[0], lease))
+		}
+		if errors.Is(err, errInlineFull) || isFull(err) {
+			lease.inline, lease.id = false, storage.NewLeaseID(req.Principal, req.EntityID, req.Resource, req.RequestID)
+			statuses, err = l.charge(ctx, req.Resource, levels, true, nil, extras, nil)
+		}
+	} else {
+		statuses, err = l.charge(ctx, req.Resource, levels, true, nil, extras, nil)
+	}
 	var xe *storage.ExtraConditionError
 	if errors.As(err, &xe) && req.RequestID != "" {
 		// The lease of this request id exists: this is a retry of an acquire that was written.
@@ -431,7 +445,11 @@ func findLimit(ls []Limit, name string) (Limit, bool) {
 // pending, when not nil, carries a write whose outcome a previous call left unknown: when
 // *pending is set this call resends it under the same lane and write id (so it applies once),
 // and on return *pending holds this call's write when its outcome is unknown, nil otherwise.
-func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, pending **pendingWrite, extras func(now int64) ([]storage.Extra, error)) ([]LimitStatus, error) {
+//
+// inline, when set (one level only), gives the change of an in-item lease the write makes too,
+// from the predicted bucket (nil: there is no room for one: errInlineFull). A failed condition
+// on that lease is returned as *storage.LeaseEntryError.
+func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, pending **pendingWrite, extras func(now int64) ([]storage.Extra, error), inline func(now int64, pred *storage.Bucket) *storage.LeaseOp) ([]LimitStatus, error) {
 	preds := make([]*storage.Bucket, len(levels))
 	fresh := make([]bool, len(levels))
 	for i, lv := range levels {
@@ -486,6 +504,18 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 			}
 			return nil, exceeded(resource, levels, preds, now, false)
 		}
+		var op *storage.LeaseOp
+		if inline != nil {
+			if op = inline(now, preds[0]); op == nil {
+				return nil, errInlineFull
+			}
+			if len(writes) == 0 {
+				// Nothing charged (a commit, a refund of nothing): the write is the lease's alone.
+				writes = []storage.BucketWrite{{EntityID: levels[0].entityID, Resource: resource, Now: now, Acquires: levels[0].acquires}}
+				idx = []int{0}
+			}
+			writes[0].Lease = op
+		}
 		for j := range writes {
 			writes[j].Lane, writes[j].WriteID = lane, wid
 			if p := preds[idx[j]]; p != nil && fresh[idx[j]] {
@@ -516,6 +546,7 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 				default:
 					preds[i] = applyWrite(preds[i], w)
 				}
+				preds[i] = withLease(preds[i], w.Lease)
 				l.buckets.put(bucketID{levels[i].entityID, resource}, preds[i])
 			}
 			return markEstimated(statuses(resource, levels, preds, now, nil), levels, read), nil
@@ -534,6 +565,9 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 				}
 				preds[i], fresh[i] = cur, true
 				l.buckets.put(bucketID{levels[i].entityID, resource}, cur)
+				if op != nil && !op.Holds(f.Current, now) {
+					return nil, &storage.LeaseEntryError{Key: op.Key, Current: f.Current}
+				}
 			}
 			// The lane's id in a current item is not this call's: no earlier try was applied.
 			uncertain = false
@@ -575,6 +609,73 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 	}
 	return nil, &ContendedError{Op: "charge", Attempts: l.maxAttempts, Err: lastErr}
 }
+
+// MaxInlineLeases is how many leases (open, or settled and not yet expired) one bucket item
+// keeps in itself; an acquire beyond them stores its lease in an item of its own (a two-item
+// transaction). Four leases of two limits keep a bucket item under 1 KB, so each write of it
+// costs 1 WCU.
+const MaxInlineLeases = 4
+
+// inlineAcquire returns the in-item lease an acquire of lv records (see charge), and sets the
+// lease's id and expiry to it. An expired entry the predicted bucket shows is removed in the
+// same write; with the item full of live ones it returns nil.
+func (l *Limiter) inlineAcquire(req AcquireRequest, lv level, lease *Lease) func(int64, *storage.Bucket) *storage.LeaseOp {
+	key := storage.NewInlineKey()
+	var expires int64 // fixed at the first try: a resend must record what the id says
+	return func(now int64, pred *storage.Bucket) *storage.LeaseOp {
+		if expires == 0 {
+			expires = now + req.LeaseTTL.Milliseconds()
+		}
+		op := &storage.LeaseOp{Key: key, Create: true, Max: MaxInlineLeases, ExpiresAt: expires,
+			Amounts: make(map[string]int64, len(lv.limits))}
+		for _, lim := range lv.limits {
+			op.Amounts[lim.Name] = lv.amounts[lim.Name]
+		}
+		if pred != nil && pred.LeaseCount >= MaxInlineLeases && pred.Leases != nil {
+			for k, e := range pred.Leases {
+				if e.ExpiresAt <= now && len(op.Prune) < maxPrune {
+					if op.Prune == nil {
+						op.Prune = map[string]int64{}
+					}
+					op.Prune[k] = e.ExpiresAt
+				}
+			}
+			if pred.LeaseCount-int64(len(op.Prune)) >= MaxInlineLeases {
+				return nil
+			}
+		}
+		lease.inline, lease.key = true, key
+		lease.expiresAt = time.UnixMilli(op.ExpiresAt).UTC()
+		lease.id = storage.FormatInlineLeaseID(storage.InlineLeaseID{EntityID: req.EntityID, Resource: req.Resource, Key: key,
+			ExpiresAt: op.ExpiresAt, Limits: toConfigs(lv.limits), Amounts: op.Amounts})
+		return op
+	}
+}
+
+// isFull reports whether err is the failed condition of an in-item lease's acquire.
+func isFull(err error) bool {
+	var le *storage.LeaseEntryError
+	return errors.As(err, &le)
+}
+
+// withLease returns the predicted bucket b after op was written.
+func withLease(b *storage.Bucket, op *storage.LeaseOp) *storage.Bucket {
+	if b == nil || b.Leases == nil || op == nil || !op.Create {
+		return b // unknown entries stay unknown
+	}
+	out := *b
+	out.Leases = make(map[string]storage.InlineLease, len(b.Leases)+1)
+	for k, e := range b.Leases {
+		if _, pruned := op.Prune[k]; !pruned {
+			out.Leases[k] = e
+		}
+	}
+	out.Leases[op.Key] = storage.InlineLease{State: storage.LeaseOpen, ExpiresAt: op.ExpiresAt, Amounts: op.Amounts}
+	return &out
+}
+
+// errInlineFull means a bucket has no room for another in-item lease.
+var errInlineFull = errors.New("limiter: no room for an in-item lease")
 
 // pendingWrite is a write whose outcome is unknown: its lane and write id.
 type pendingWrite struct{ lane, wid string }
@@ -647,6 +748,12 @@ func mergeWritten(pred, got *storage.Bucket) *storage.Bucket {
 	}
 	if got.Acquires != 0 {
 		b.Acquires = got.Acquires
+	}
+	if pred != nil {
+		b.Leases, b.LeaseCount = pred.Leases, pred.LeaseCount
+	}
+	if got.LeaseCountSet {
+		b.LeaseCount = got.LeaseCount
 	}
 	return b
 }
@@ -732,6 +839,10 @@ func limitWrite(lim Limit, x int64, pred *storage.Bucket, fresh, checked bool, n
 		}
 		// Guess it is stored with these params; a wrong guess returns the truth.
 		lw.Mode, lw.Params, lw.Value = storage.Add, p, p.Delta(x)
+	case !known && !checked && !(pred != nil && fresh):
+		// An adjustment from a process that has not seen the bucket (a lease settled by another
+		// Lambda instance): guess the limit is stored with these params, as for a refund.
+		lw.Mode, lw.Params, lw.Value = storage.Add, p, p.Delta(x)
 	case !known:
 		lw.Mode, lw.Params, lw.Value, lw.Floor = storage.SetFull, p, p.ChargeFull(now, x), p.Floor(now)
 	case st.Params != p && checked:
@@ -778,6 +889,10 @@ func applyWrite(pred *storage.Bucket, w storage.BucketWrite) *storage.Bucket {
 			b.Limits[k] = v
 		}
 		b.Acquires = pred.Acquires
+		b.Leases, b.LeaseCount = pred.Leases, pred.LeaseCount
+	}
+	if w.Lease != nil && w.Lease.Create {
+		b.LeaseCount += 1 - int64(len(w.Lease.Prune))
 	}
 	b.Acquires += w.Acquires
 	for _, lw := range w.Limits {

@@ -2,6 +2,7 @@ package limiter_test
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -277,9 +278,26 @@ func TestCostPerOperation(t *testing.T) {
 			return l, op(l)
 		}
 	}
-	resumed := func(op func(*limiter.Lease) error) func() (*limiter.Lease, error) {
+	// A stored lease without a request id lives in its bucket item; each row uses a bucket of
+	// its own so that none is full of earlier rows' leases. One with a request id has an item
+	// of its own (the fallback path, as for cascade and full buckets).
+	rows := 0
+	inItem := func() limiter.AcquireRequest {
+		rows++
+		r := stored
+		r.Resource = fmt.Sprintf("in-item-%d", rows)
+		mustAcquire(t, e.lim, r).Rollback(ctx()) // create the bucket (and warm)
+		return r
+	}
+	item := func() limiter.AcquireRequest {
+		rows++
+		r := stored
+		r.RequestID = fmt.Sprintf("req-%d", rows)
+		return r
+	}
+	resumedOf := func(r func() limiter.AcquireRequest, op func(*limiter.Lease) error) func() (*limiter.Lease, error) {
 		return func() (*limiter.Lease, error) {
-			l, err := e.lim.Lease(ctx(), mustAcquire(t, e.lim, stored).ID())
+			l, err := e.newLimiter().Lease(ctx(), mustAcquire(t, e.lim, r()).ID())
 			if err != nil {
 				return nil, err
 			}
@@ -301,17 +319,22 @@ func TestCostPerOperation(t *testing.T) {
 	}{
 		{"acquire", acquire(req), 1, 1, 0},
 		{"acquire-cascade", acquire(cascade), 1, 2, 0},
-		{"acquire-stored-lease", acquire(stored), 1, 2, 0},
+		{"acquire-stored-lease", func() (*limiter.Lease, error) { r := inItem(); e.meter.Reset(); return acquire(r)() }, 1, 1, 0},
+		{"acquire-stored-lease-item", acquire(item()), 1, 2, 0},
 		{"adjust", lease(req, adjust(100)), 1, 1, 0},
 		{"adjust-refund", lease(req, adjust(-100)), 1, 1, 0},
 		{"commit", lease(req, commit), 0, 0, 0},
 		{"rollback", lease(req, rollback), 1, 1, 0},
 		{"rollback-cascade", lease(cascade, rollback), 1, 2, 0},
-		{"adjust-stored-lease", resumed(adjust(100)), 1, 2, 0},
-		{"commit-stored-lease", resumed(commit), 1, 1, 0},
-		{"rollback-stored-lease", resumed(rollback), 1, 2, 0},
+		{"adjust-stored-lease", resumedOf(inItem, adjust(100)), 1, 1, 0},
+		{"commit-stored-lease", resumedOf(inItem, commit), 1, 1, 0},
+		{"rollback-stored-lease", resumedOf(inItem, rollback), 1, 1, 0},
+		{"adjust-stored-lease-item", resumedOf(item, adjust(100)), 1, 2, 0},
+		{"commit-stored-lease-item", resumedOf(item, commit), 1, 1, 0},
+		{"rollback-stored-lease-item", resumedOf(item, rollback), 1, 2, 0},
 		{"settle", lease(req, settle), 1, 1, 0},
-		{"settle-stored-lease", resumed(settle), 1, 2, 0},
+		{"settle-stored-lease", resumedOf(inItem, settle), 1, 1, 0},
+		{"settle-stored-lease-item", resumedOf(item, settle), 1, 2, 0},
 	} {
 		e.meter.Reset()
 		if _, err := row.op(); err != nil {

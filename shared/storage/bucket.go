@@ -68,6 +68,13 @@ type Bucket struct {
 	// Lanes are the write ids of the item's writer lanes, by lane (see AttrWriteID). The item a
 	// successful write returns is decoded without them.
 	Lanes map[string]string
+	// Leases are the in-item leases (see AttrInlineLease), by key; a Partial bucket has none.
+	Leases map[string]InlineLease
+	// LeaseCount is the item's AttrInlineCount; a Partial bucket has it only when the write
+	// changed it.
+	LeaseCount int64
+	// LeaseCountSet is true when a Partial bucket has LeaseCount.
+	LeaseCountSet bool
 	// Partial is true for what a successful single write returns: only the limits it wrote
 	// (with their params and state after it; Consumed only where the write added to it), and
 	// Acquires only when it added to them.
@@ -138,6 +145,8 @@ type BucketWrite struct {
 	// Prune removes other lanes' write ids (stale ones), each on the condition that it is
 	// still the value given, so the item does not grow with every writer that ever wrote it.
 	Prune map[string]string
+	// Lease, when set, is the change of an in-item lease the write makes too (see LeaseOp).
+	Lease *LeaseOp
 }
 
 // Applied reports whether the item cur already holds w's write (a resend of an applied write).
@@ -399,6 +408,9 @@ func (t *Table) bucketUpdate(w BucketWrite) *types.Update {
 		remove = append(remove, pn)
 		cond = append(cond, pn+" = "+pv)
 	}
+	if w.Lease != nil {
+		leaseOpUpdate(w.Lease, w.Now, names, values, &set, &add, &remove, &cond)
+	}
 	if w.Create {
 		names["#g2pk"], names["#g2sk"] = AttrGSI2PK, AttrGSI2SK
 		values[":g2pk"], values[":g2sk"] = s(PrefixResource+w.Resource), s(PrefixBucket+w.EntityID)
@@ -434,10 +446,12 @@ func decodeBucketOrNil(item map[string]types.AttributeValue) (*Bucket, error) {
 func decodeUpdated(item map[string]types.AttributeValue, w BucketWrite) (*Bucket, error) {
 	var d itemDecoder
 	b := &Bucket{EntityID: w.EntityID, Resource: w.Resource, Limits: make(map[string]LimitState, len(w.Limits)), Partial: true,
-		Acquires: d.int(item, AttrAcquires), UpdatedAt: d.int(item, AttrUpdatedAt), Version: d.int(item, AttrVersion)}
+		Acquires: d.int(item, AttrAcquires), UpdatedAt: d.int(item, AttrUpdatedAt), Version: d.int(item, AttrVersion),
+		LeaseCount: d.int(item, AttrInlineCount)}
 	if d.err != nil {
 		return nil, fmt.Errorf("storage: bucket %s/%s: %w", w.EntityID, w.Resource, d.err)
 	}
+	_, b.LeaseCountSet = item[AttrInlineCount]
 	for _, lw := range w.Limits {
 		nv, ok := item[AttrState+lw.Name].(*types.AttributeValueMemberN)
 		if !ok {
@@ -475,7 +489,21 @@ func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 	if b.Version, err = Int64Attr(item, AttrVersion); err != nil {
 		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
 	}
+	if b.LeaseCount, err = Int64Attr(item, AttrInlineCount); err != nil {
+		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+	}
 	for name, av := range item {
+		if key, ok := strings.CutPrefix(name, AttrInlineLease); ok {
+			l, err := decodeInline(name, av)
+			if err != nil {
+				return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+			}
+			if b.Leases == nil {
+				b.Leases = map[string]InlineLease{}
+			}
+			b.Leases[key] = l
+			continue
+		}
 		if lane, ok := strings.CutPrefix(name, AttrWriteID); ok {
 			if b.Lanes == nil {
 				b.Lanes = map[string]string{}

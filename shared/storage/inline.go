@@ -1,0 +1,347 @@
+package storage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/zeroae/zae-limiter-go/internal/randid"
+)
+
+// In-item leases. A single-level stored lease can live in its bucket item instead of an item
+// of its own: the acquire takes the tokens and records the lease in one UpdateItem, and a
+// settle, rollback or adjust changes the bucket and the lease in one UpdateItem too (no
+// transaction, no read). Each lease is one Map attribute AttrInlineLease+key:
+//
+//	{"x": expires at (Unix ms), "s": "o" | "c" | "r", "a": {limit: millitokens held}, "k…": true}
+//
+// "k"+InlineKeyHash(key) records an adjustment's idempotency key. A settled or rolled back
+// lease stays as a tombstone with its final amounts for TombstoneMs, so a settle repeated from
+// any process is recognised; an expired lease stands as committed. AttrInlineCount counts the
+// entries (open and tombstones); an acquire records a lease only while it is below
+// LeaseOp.Max, and removes expired entries it knows of in the same write.
+const (
+	AttrInlineLease = "l#"
+	AttrInlineCount = "nl"
+
+	inlineExpires = "x"
+	inlineState   = "s"
+	inlineAmounts = "a"
+	inlineKeyPref = "k"
+)
+
+var inlineStates = map[string]string{LeaseOpen: "o", LeaseCommitted: "c", LeaseRolledBack: "r"}
+
+// InlineLease is one lease kept in a bucket item.
+type InlineLease struct {
+	State     string           // LeaseOpen, LeaseCommitted or LeaseRolledBack
+	ExpiresAt int64            // Unix ms
+	Amounts   map[string]int64 // millitokens held, by limit name (every limit of the lease)
+	Keys      map[string]bool  // InlineKeyHash of the idempotency keys of adjustments applied
+}
+
+// LeaseOp is the change of an in-item lease that a BucketWrite makes, under its conditions.
+type LeaseOp struct {
+	Key string // the lease's key: its attribute is AttrInlineLease+Key
+	// Create records a new open lease holding Amounts until ExpiresAt, on the condition that
+	// it is absent and the item holds fewer than Max entries once Prune is removed.
+	Create    bool
+	Max       int64
+	ExpiresAt int64
+	// Prune removes entries (by key) on the condition that they still expire at the value given
+	// (expired ones: the caller saw them).
+	Prune map[string]int64
+	// Expect, when set, is what an existing lease must hold exactly (every limit of it); a
+	// change of an existing lease is always on the condition that it is open and unexpired at
+	// the write's time.
+	Expect map[string]int64
+	// Amounts (Create: all; otherwise the limits whose amount changes) are set.
+	Amounts map[string]int64
+	To      string // the new state, when set
+	KeyHash string // recorded on the condition that it is not yet (InlineKeyHash)
+}
+
+// Holds reports whether the current item cur satisfies op's condition on the lease at now.
+func (op *LeaseOp) Holds(cur *Bucket, now int64) bool {
+	var e InlineLease
+	ok := false
+	if cur != nil {
+		e, ok = cur.Leases[op.Key]
+	}
+	if op.Create {
+		var n int64
+		if cur != nil {
+			n = cur.LeaseCount
+		}
+		for k, x := range op.Prune {
+			if cur == nil {
+				return false
+			}
+			if p, ok := cur.Leases[k]; ok && p.ExpiresAt == x {
+				n--
+			} else {
+				return false
+			}
+		}
+		return !ok && n < op.Max
+	}
+	if !ok || e.State != LeaseOpen || e.ExpiresAt <= now || (op.KeyHash != "" && e.Keys[op.KeyHash]) {
+		return false
+	}
+	for name, x := range op.Expect {
+		if e.Amounts[name] != x {
+			return false
+		}
+	}
+	return true
+}
+
+// LeaseEntryError reports that a write's condition on an in-item lease failed. Nothing was
+// written. Current is the item as it was (nil when it does not exist).
+type LeaseEntryError struct {
+	Key     string
+	Current *Bucket
+}
+
+// Error names the lease.
+func (e *LeaseEntryError) Error() string {
+	return "storage: condition failed on in-item lease " + e.Key
+}
+
+// Entry returns the lease as the item held it, and whether it held it.
+func (e *LeaseEntryError) Entry() (InlineLease, bool) {
+	if e.Current == nil {
+		return InlineLease{}, false
+	}
+	l, ok := e.Current.Leases[e.Key]
+	return l, ok
+}
+
+// NewInlineKey returns the key of a new in-item lease: 128 random bits, base64url (22 bytes).
+func NewInlineKey() string { return base64.RawURLEncoding.EncodeToString(randid.Bytes(16)) }
+
+// InlineKeyHash returns what an in-item lease records of an adjustment's idempotency key: 72
+// bits of its SHA-256, base64url (12 bytes), so a key of any length costs the item 13 bytes.
+func InlineKeyHash(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return base64.RawURLEncoding.EncodeToString(h[:9])
+}
+
+// InlineLeaseID is what the id of an in-item lease carries, so that any process can settle it
+// without a read: the bucket, the lease's key (its secret), expiry, limits and the amounts it
+// held when acquired. Nothing in it is trusted beyond naming the item and the entry: every
+// write is conditioned on what the entry holds.
+type InlineLeaseID struct {
+	EntityID  string
+	Resource  string
+	Key       string
+	ExpiresAt int64
+	Limits    []LimitConfig
+	Amounts   map[string]int64
+}
+
+// TombstoneMs is how long a settled or rolled back in-item lease stays in its item (from the
+// settle): a settle or rollback repeated within it is answered as the first was; after it the
+// lease is gone (not found), and its place is free for another.
+const TombstoneMs = 60_000
+
+// inlineIDPrefix starts every in-item lease id; the other forms are hex digits only.
+const inlineIDPrefix = "b."
+
+// maxInlineIDLength bounds what ParseInlineLeaseID decodes.
+const maxInlineIDLength = 4096
+
+type wireInlineID struct {
+	E string  `json:"e"`
+	R string  `json:"r"`
+	K string  `json:"k"`
+	X int64   `json:"x"`
+	L [][]any `json:"l"` // [name, capacity, refill amount, refill period ms, millitokens held]
+}
+
+// IsInlineLeaseID reports whether id has the form of an in-item lease id (it may still be
+// malformed: ParseInlineLeaseID says).
+func IsInlineLeaseID(id string) bool { return strings.HasPrefix(id, inlineIDPrefix) }
+
+// FormatInlineLeaseID encodes id: "b." and base64url of a compact JSON.
+func FormatInlineLeaseID(id InlineLeaseID) string {
+	w := wireInlineID{E: id.EntityID, R: id.Resource, K: id.Key, X: id.ExpiresAt, L: make([][]any, 0, len(id.Limits))}
+	for _, c := range id.Limits {
+		w.L = append(w.L, []any{c.Name, c.Capacity, c.RefillAmount, c.RefillPeriodMs, id.Amounts[c.Name]})
+	}
+	b, _ := json.Marshal(w) // strings and integers only: cannot fail
+	return inlineIDPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ParseInlineLeaseID decodes FormatInlineLeaseID strictly: anything else (another encoding of
+// the same content included) is ErrBadLeaseID.
+func ParseInlineLeaseID(s string) (InlineLeaseID, error) {
+	bad := func(why string) (InlineLeaseID, error) {
+		return InlineLeaseID{}, fmt.Errorf("%w: %s", ErrBadLeaseID, why)
+	}
+	if !IsInlineLeaseID(s) || len(s) > maxInlineIDLength {
+		return bad("not an in-item lease id")
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s[len(inlineIDPrefix):])
+	if err != nil {
+		return bad("not base64url")
+	}
+	var w struct {
+		E string              `json:"e"`
+		R string              `json:"r"`
+		K string              `json:"k"`
+		X int64               `json:"x"`
+		L [][]json.RawMessage `json:"l"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil || dec.More() {
+		return bad("not its JSON")
+	}
+	out := InlineLeaseID{EntityID: w.E, Resource: w.R, Key: w.K, ExpiresAt: w.X, Amounts: map[string]int64{}}
+	if ValidateID(w.E) != nil || ValidateID(w.R) != nil || w.R == DefaultResource {
+		return bad("bad entity or resource")
+	}
+	if k, err := base64.RawURLEncoding.Strict().DecodeString(w.K); err != nil || len(k) != 16 {
+		return bad("bad key")
+	}
+	if w.X <= 0 || len(w.L) == 0 {
+		return bad("no expiry or no limits")
+	}
+	for _, l := range w.L {
+		if len(l) != 5 {
+			return bad("a limit is not [name, capacity, amount, period, held]")
+		}
+		var c LimitConfig
+		var held int64
+		if json.Unmarshal(l[0], &c.Name) != nil || json.Unmarshal(l[1], &c.Capacity) != nil || json.Unmarshal(l[2], &c.RefillAmount) != nil ||
+			json.Unmarshal(l[3], &c.RefillPeriodMs) != nil || json.Unmarshal(l[4], &held) != nil {
+			return bad("a limit is not [name, capacity, amount, period, held]")
+		}
+		if _, dup := out.Amounts[c.Name]; dup || c.Name == "" || c.Capacity <= 0 || c.RefillAmount <= 0 || c.RefillPeriodMs <= 0 || held < 0 {
+			return bad("bad limit")
+		}
+		out.Limits = append(out.Limits, c)
+		out.Amounts[c.Name] = held
+	}
+	if FormatInlineLeaseID(out) != s {
+		return bad("not in canonical form")
+	}
+	return out, nil
+}
+
+// leaseOpUpdate adds op's parts to a bucket update's expression.
+func leaseOpUpdate(op *LeaseOp, now int64, names map[string]string, values map[string]types.AttributeValue, set, add, remove, cond *[]string) {
+	names["#L"] = AttrInlineLease + op.Key
+	if op.Create {
+		amounts := make(map[string]types.AttributeValue, len(op.Amounts))
+		for name, x := range op.Amounts {
+			amounts[name] = num(x)
+		}
+		values[":lentry"] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			inlineExpires: num(op.ExpiresAt), inlineState: s(inlineStates[LeaseOpen]),
+			inlineAmounts: &types.AttributeValueMemberM{Value: amounts},
+		}}
+		names["#nl"] = AttrInlineCount
+		values[":lmax"], values[":ldelta"] = num(op.Max+int64(len(op.Prune))), num(1-int64(len(op.Prune)))
+		*set = append(*set, "#L = :lentry")
+		*add = append(*add, "#nl :ldelta")
+		*cond = append(*cond, "attribute_not_exists(#L)", "(attribute_not_exists(#nl) OR #nl < :lmax)")
+		if len(op.Prune) > 0 {
+			names["#lx"] = inlineExpires
+		}
+		for i, k := range sortedKeys64(op.Prune) {
+			pn, pv := fmt.Sprintf("#lp%d", i), fmt.Sprintf(":lp%d", i)
+			names[pn], values[pv] = AttrInlineLease+k, num(op.Prune[k])
+			*remove = append(*remove, pn)
+			*cond = append(*cond, pn+".#lx = "+pv)
+		}
+		return
+	}
+	names["#lx"], names["#ls"] = inlineExpires, inlineState
+	if len(op.Expect)+len(op.Amounts) > 0 {
+		names["#la"] = inlineAmounts
+	}
+	values[":lopen"], values[":lnow"] = s(inlineStates[LeaseOpen]), num(now)
+	*cond = append(*cond, "#L.#ls = :lopen", "#L.#lx > :lnow")
+	i := 0
+	for _, name := range sortedKeys64(op.Expect) {
+		an, av := fmt.Sprintf("#lan%d", i), fmt.Sprintf(":lae%d", i)
+		names[an], values[av] = name, num(op.Expect[name])
+		*cond = append(*cond, "#L.#la."+an+" = "+av)
+		i++
+	}
+	for _, name := range sortedKeys64(op.Amounts) {
+		an, av := fmt.Sprintf("#lan%d", i), fmt.Sprintf(":lav%d", i)
+		names[an], values[av] = name, num(op.Amounts[name])
+		*set = append(*set, "#L.#la."+an+" = "+av)
+		i++
+	}
+	if op.To != "" {
+		// A settled lease stays as a tombstone for TombstoneMs, so that a settle repeated from
+		// any process is recognised; then it counts as expired and an acquire may remove it.
+		values[":lto"], values[":lgone"] = s(inlineStates[op.To]), num(now+TombstoneMs)
+		*set = append(*set, "#L.#ls = :lto", "#L.#lx = :lgone")
+	}
+	if op.KeyHash != "" {
+		names["#lk"], values[":ltrue"] = inlineKeyPref+op.KeyHash, &types.AttributeValueMemberBOOL{Value: true}
+		*set = append(*set, "#L.#lk = :ltrue")
+		*cond = append(*cond, "attribute_not_exists(#L.#lk)")
+	}
+}
+
+// decodeInline decodes the in-item lease attribute name (AttrInlineLease+key) of a bucket.
+func decodeInline(name string, av types.AttributeValue) (InlineLease, error) {
+	m, ok := av.(*types.AttributeValueMemberM)
+	if !ok {
+		return InlineLease{}, &DecodeError{Attr: name, Reason: "is a " + avKind(av) + ", not a Map"}
+	}
+	var d itemDecoder
+	l := InlineLease{ExpiresAt: d.int(m.Value, inlineExpires), Amounts: map[string]int64{}}
+	st := d.str(m.Value, inlineState)
+	for k, v := range inlineStates {
+		if v == st {
+			l.State = k
+		}
+	}
+	if l.State == "" && d.err == nil {
+		d.fail(&DecodeError{Attr: name + "." + inlineState, Reason: fmt.Sprintf("%.20q is not a lease state", st)})
+	}
+	if am, ok := m.Value[inlineAmounts].(*types.AttributeValueMemberM); ok {
+		for k := range am.Value {
+			l.Amounts[k] = d.int(am.Value, k)
+		}
+	} else {
+		d.fail(&DecodeError{Attr: name + "." + inlineAmounts, Reason: "is not a Map"})
+	}
+	for k, v := range m.Value {
+		if h, ok := strings.CutPrefix(k, inlineKeyPref); ok {
+			if _, isBool := v.(*types.AttributeValueMemberBOOL); !isBool {
+				d.fail(&DecodeError{Attr: name + "." + k, Reason: "is not a Boolean"})
+			}
+			if l.Keys == nil {
+				l.Keys = map[string]bool{}
+			}
+			l.Keys[h] = true
+		}
+	}
+	if d.err != nil {
+		return InlineLease{}, d.err
+	}
+	return l, nil
+}
+
+func sortedKeys64(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
