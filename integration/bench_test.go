@@ -2,10 +2,14 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,6 +71,50 @@ func paths(b *testing.B) []struct {
 	if err != nil {
 		b.Fatal(err)
 	}
+	settle := map[string]int64{"tpm": 1250}
+	flow := func(key string) error {
+		// The LLM flow in the library: a stored lease (kept in its bucket item), settled with
+		// the real count: two UpdateItems.
+		r := benchRequest(key)
+		r.LeaseTTL = 15 * time.Minute
+		l, err := lim.Acquire(ctx, r)
+		if err != nil {
+			return err
+		}
+		return l.Settle(ctx, settle)
+	}
+	hcl := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	hcl.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	post := func(path, body string) ([]byte, error) {
+		resp, err := hcl.Post(srv.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: %d %s", path, resp.StatusCode, out)
+		}
+		return out, err
+	}
+	httpFlow := func(key string) error {
+		// The LLM flow over HTTP: acquire with an estimate (no request_id: the lease lives in
+		// the bucket item), then commit with the real count.
+		out, err := post("/v1/acquire", `{"entity_id":"`+key+`","resource":"gpt-4","consume":{"rpm":1,"tpm":500},"cascade":false,`+
+			`"limits":[{"name":"rpm","capacity":1000000000000,"refill_amount":1000000000000,"refill_period_seconds":60},`+
+			`{"name":"tpm","capacity":1000000000000,"refill_amount":1000000000000,"refill_period_seconds":60}]}`)
+		if err != nil {
+			return err
+		}
+		var a struct {
+			LeaseID string `json:"lease_id"`
+		}
+		if err := json.Unmarshal(out, &a); err != nil || a.LeaseID == "" {
+			return fmt.Errorf("acquire answer %s: %v", out, err)
+		}
+		_, err = post("/v1/leases/"+a.LeaseID+"/commit", `{"consumed":{"tpm":1250}}`)
+		return err
+	}
 	httpCommitted := func(key string) error { _, err := hc.Consume(ctx, benchRequest(key)); return err }
 	httpLease := func(key string) error { _, err := hc.Acquire(ctx, benchRequest(key)); return err }
 
@@ -79,6 +127,8 @@ func paths(b *testing.B) []struct {
 		{"http-commit", httpCommitted},
 		{"library-lease", stored},
 		{"http-lease", httpLease},
+		{"library-lease-flow", flow},
+		{"http-lease-flow", httpFlow},
 	}
 }
 
