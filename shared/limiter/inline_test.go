@@ -291,3 +291,20 @@ func itemSize(t *testing.T, e *env, entity, resource string) int {
 	t.Logf("bucket item: %d bytes", n)
 	return n
 }
+
+// A settle to the amounts this process believes the lease holds, after another process
+// adjusted it, still keeps exactly the final count (not the other process's amount).
+func TestInItemLeaseSettleUnchangedAfterOtherAdjust(t *testing.T) {
+	e := newEnv(t)
+	lease := mustAcquire(t, e.lim, inItemRequest())
+	other, _ := e.newLimiter().Lease(ctx(), lease.ID())
+	if err := other.Adjust(ctx(), map[string]int64{"tpm": 200}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Settle(ctx(), map[string]int64{"tpm": 500}); err != nil {
+		t.Fatalf("settle to the estimate: %v", err)
+	}
+	if c, _ := bucketOf(t, e, "key-1", "gpt-4"); c["tpm"] != 500 {
+		t.Fatalf("consumed %v, want tpm 500", c)
+	}
+}

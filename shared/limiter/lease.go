@@ -473,9 +473,11 @@ func (s *Lease) Settle(ctx context.Context, final map[string]int64) error {
 			}
 			delta[i], deltas[i] = d, d.amounts
 		}
-		if !changed {
+		if !changed && !s.inline {
 			return s.commit(ctx)
 		}
+		// An in-item lease commits under the condition that it holds what this process knows
+		// (final), like a change: a commit alone would keep another process's adjustment.
 		extras, inline := s.writes(storage.LeaseUpdate{Deltas: deltas, Expect: held, To: storage.LeaseCommitted})
 		var st []LimitStatus
 		if st, err = s.l.charge(ctx, s.resource, delta, false, nil, extras, inline); err == nil {
