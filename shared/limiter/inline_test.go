@@ -249,9 +249,10 @@ func TestInItemLeaseFallbackAndCleanup(t *testing.T) {
 	if len(b.Leases) != limiter.MaxInlineLeases || b.LeaseCount != limiter.MaxInlineLeases {
 		t.Fatalf("bucket holds %d leases (count %d), want %d", len(b.Leases), b.LeaseCount, limiter.MaxInlineLeases)
 	}
-	// 4 + 2 + 1 + 4 acquires of 500 tpm; the settled one kept 100; expired ones stand.
-	if c, acq := bucketOf(t, e, "key-1", "gpt-4"); c["tpm"] != 10*500+100 || acq != 11 {
-		t.Fatalf("bucket %v %d, want tpm %d, 11 acquires", c, acq, 10*500+100)
+	// Max + 2 + 1 + Max acquires of 500 tpm; the settled one kept 100; expired ones stand.
+	n := int64(2*limiter.MaxInlineLeases + 3)
+	if c, acq := bucketOf(t, e, "key-1", "gpt-4"); c["tpm"] != (n-1)*500+100 || acq != n {
+		t.Fatalf("bucket %v %d, want tpm %d, %d acquires", c, acq, (n-1)*500+100, n)
 	}
 }
 

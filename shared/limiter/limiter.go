@@ -563,6 +563,7 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 				if cur == nil {
 					cur = &storage.Bucket{EntityID: levels[i].entityID, Resource: resource, Limits: map[string]storage.LimitState{}}
 				}
+				cur.LeasesAt = now
 				preds[i], fresh[i] = cur, true
 				l.buckets.put(bucketID{levels[i].entityID, resource}, cur)
 				if op != nil && !op.Holds(f.Current, now) {
@@ -612,9 +613,9 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 
 // MaxInlineLeases is how many leases (open, or settled and not yet expired) one bucket item
 // keeps in itself; an acquire beyond them stores its lease in an item of its own (a two-item
-// transaction). Four leases of two limits keep a bucket item under 1 KB, so each write of it
-// costs 1 WCU.
-const MaxInlineLeases = 4
+// transaction). Six leases of two limits keep a bucket item well under 1 KB (about 560 bytes
+// with one writer lane), so each write of it costs 1 WCU.
+const MaxInlineLeases = 6
 
 // inlineAcquire returns the in-item lease an acquire of lv records (see charge), and sets the
 // lease's id and expiry to it. An expired entry the predicted bucket shows is removed in the
@@ -640,7 +641,10 @@ func (l *Limiter) inlineAcquire(req AcquireRequest, lv level, lease *Lease) func
 					op.Prune[k] = e.ExpiresAt
 				}
 			}
-			if pred.LeaseCount-int64(len(op.Prune)) >= MaxInlineLeases {
+			// Full of live leases as last read: a lease item, unless that read is older than a
+			// tombstone lives (other processes may have settled since: try, and a failure
+			// returns the item).
+			if pred.LeaseCount-int64(len(op.Prune)) >= MaxInlineLeases && now-pred.LeasesAt < storage.TombstoneMs {
 				return nil
 			}
 		}
@@ -660,7 +664,7 @@ func isFull(err error) bool {
 
 // withLease returns the predicted bucket b after op was written.
 func withLease(b *storage.Bucket, op *storage.LeaseOp) *storage.Bucket {
-	if b == nil || b.Leases == nil || op == nil || !op.Create {
+	if b == nil || b.Leases == nil || op == nil {
 		return b // unknown entries stay unknown
 	}
 	out := *b
@@ -670,7 +674,13 @@ func withLease(b *storage.Bucket, op *storage.LeaseOp) *storage.Bucket {
 			out.Leases[k] = e
 		}
 	}
-	out.Leases[op.Key] = storage.InlineLease{State: storage.LeaseOpen, ExpiresAt: op.ExpiresAt, Amounts: op.Amounts}
+	switch e, ok := out.Leases[op.Key]; {
+	case op.Create:
+		out.Leases[op.Key] = storage.InlineLease{State: storage.LeaseOpen, ExpiresAt: op.ExpiresAt, Amounts: op.Amounts}
+	case ok && op.To != "":
+		e.State, e.ExpiresAt = op.To, b.UpdatedAt+storage.TombstoneMs // about when it can go
+		out.Leases[op.Key] = e
+	}
 	return &out
 }
 
@@ -750,7 +760,7 @@ func mergeWritten(pred, got *storage.Bucket) *storage.Bucket {
 		b.Acquires = got.Acquires
 	}
 	if pred != nil {
-		b.Leases, b.LeaseCount = pred.Leases, pred.LeaseCount
+		b.Leases, b.LeaseCount, b.LeasesAt = pred.Leases, pred.LeaseCount, pred.LeasesAt
 	}
 	if got.LeaseCountSet {
 		b.LeaseCount = got.LeaseCount
@@ -889,7 +899,7 @@ func applyWrite(pred *storage.Bucket, w storage.BucketWrite) *storage.Bucket {
 			b.Limits[k] = v
 		}
 		b.Acquires = pred.Acquires
-		b.Leases, b.LeaseCount = pred.Leases, pred.LeaseCount
+		b.Leases, b.LeaseCount, b.LeasesAt = pred.Leases, pred.LeaseCount, pred.LeasesAt
 	}
 	if w.Lease != nil && w.Lease.Create {
 		b.LeaseCount += 1 - int64(len(w.Lease.Prune))

@@ -70,6 +70,9 @@ type Bucket struct {
 	Lanes map[string]string
 	// Leases are the in-item leases (see AttrInlineLease), by key; a Partial bucket has none.
 	Leases map[string]InlineLease
+	// LeasesAt is when (Unix ms, the reader's clock) Leases were read from the item; set by
+	// the limiter, which keeps buckets as predictions.
+	LeasesAt int64
 	// LeaseCount is the item's AttrInlineCount; a Partial bucket has it only when the write
 	// changed it.
 	LeaseCount int64

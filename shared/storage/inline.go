@@ -22,7 +22,7 @@ import (
 //	{"x": expires at (Unix ms), "s": "o" | "c" | "r", "a": {limit: millitokens held}, "k…": true}
 //
 // "k"+InlineKeyHash(key) records an adjustment's idempotency key. A settled or rolled back
-// lease stays as a tombstone with its final amounts for TombstoneMs, so a settle repeated from
+// lease stays as a tombstone with its final amounts for TombstoneMs (10 s), so a settle repeated from
 // any process is recognised; an expired lease stands as committed. AttrInlineCount counts the
 // entries (open and tombstones); an acquire records a lease only while it is below
 // LeaseOp.Max, and removes expired entries it knows of in the same write.
@@ -149,7 +149,7 @@ type InlineLeaseID struct {
 // TombstoneMs is how long a settled or rolled back in-item lease stays in its item (from the
 // settle): a settle or rollback repeated within it is answered as the first was; after it the
 // lease is gone (not found), and its place is free for another.
-const TombstoneMs = 60_000
+const TombstoneMs = 10_000
 
 // inlineIDPrefix starts every in-item lease id; the other forms are hex digits only.
 const inlineIDPrefix = "b."
