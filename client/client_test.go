@@ -265,10 +265,33 @@ func TestRetryIsIdempotent(t *testing.T) {
 	if got := b.left(t, "retry"); got["tpm"] != 9500 || got["rpm"] != 99 {
 		t.Fatalf("the retry charged again: %v", got)
 	}
-	// An adjust is not retried.
+	// An adjust whose answer is lost is retried with its idempotency key: applied once.
 	calls.Store(0)
-	if _, err := c.Adjust(ctx, lease.ID(), map[string]int64{"tpm": 1}); err == nil || calls.Load() != 1 {
+	if _, err := c.Adjust(ctx, lease.ID(), map[string]int64{"tpm": 1}); err != nil || calls.Load() != 2 {
 		t.Fatalf("adjust: %v after %d calls", err, calls.Load())
+	}
+	if got := b.left(t, "retry"); got["tpm"] != 9499 {
+		t.Fatalf("the retried adjust charged %v, want 9499 left (once)", got)
+	}
+	// The same key sent again, by any caller, changes nothing.
+	for range 2 {
+		if _, err := c.AdjustOnce(ctx, lease.ID(), "refund-1", map[string]int64{"tpm": -100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.left(t, "retry"); got["tpm"] != 9599 {
+		t.Fatalf("keyed refund sent twice: %v, want 9599 left", got)
+	}
+	// Settling with the real count, the first answer lost: retried, applied once.
+	calls.Store(0)
+	if err := c.Settle(ctx, lease.ID(), map[string]int64{"tpm": 2000}); err != nil || calls.Load() != 2 {
+		t.Fatalf("settle: %v after %d calls", err, calls.Load())
+	}
+	if got := b.left(t, "retry"); got["tpm"] != 8000 {
+		t.Fatalf("after settle: %v, want 8000 left", got)
+	}
+	if err := c.Settle(ctx, lease.ID(), map[string]int64{"tpm": 1}); !errors.Is(err, client.ErrLeaseCommitted) {
+		t.Fatalf("settle to another count after settling: %v", err)
 	}
 }
 

@@ -67,13 +67,32 @@ func (l *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 		defer l.mu.Unlock()
 		return l.ended
 	}
-	out, err := l.c.adjust(ctx, l.id, amounts)
+	out, err := l.c.adjust(ctx, l.id, newID(), amounts)
 	if err != nil {
 		return err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.consumed, l.statuses = out.Consumed, toStatuses(out.Statuses)
+	return nil
+}
+
+// Settle ends the lease keeping final, in one write. See Client.Settle.
+func (l *Lease) Settle(ctx context.Context, final map[string]int64) error {
+	if l.degraded {
+		return l.endDegraded(limiter.ErrLeaseCommitted, limiter.ErrLeaseRolledBack)
+	}
+	if err := l.c.Settle(ctx, l.id, final); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.consumed == nil {
+		l.consumed = map[string]int64{}
+	}
+	for name, n := range final {
+		l.consumed[name] = n
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,7 +25,8 @@ type call struct {
 	action  string
 	path    string
 	leaseID string
-	body    any // nil: no body
+	body    any    // nil: no body
+	method  string // "" is POST; admin calls (HTTP only) use GET, PUT and DELETE
 }
 
 // transport sends a call and returns the answer's status and body; an error means no answer.
@@ -52,7 +54,8 @@ func (t *httpTransport) send(ctx context.Context, c call) (int, []byte, error) {
 			return 0, nil, fmt.Errorf("encode request: %w", err)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.base+c.path, bytes.NewReader(body))
+	method := cmp.Or(c.method, http.MethodPost)
+	req, err := http.NewRequestWithContext(ctx, method, t.base+c.path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, fmt.Errorf("build request: %w", err)
 	}
@@ -70,12 +73,12 @@ func (t *httpTransport) send(ctx context.Context, c call) (int, []byte, error) {
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("POST %s: %w", c.path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, c.path, err)
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return 0, nil, fmt.Errorf("read answer of POST %s: %w", c.path, err)
+		return 0, nil, fmt.Errorf("read answer of %s %s: %w", method, c.path, err)
 	}
 	return resp.StatusCode, out, nil
 }

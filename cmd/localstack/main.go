@@ -35,6 +35,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
+	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
+	"github.com/zeroae/zae-limiter-go/internal/streampoller"
 	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
@@ -92,8 +94,13 @@ func serve(o options, log *slog.Logger) error {
 	if err := limiter.New(client, o.table).CreateTable(ctx); err != nil {
 		return fmt.Errorf("create table %s: %w", o.table, err)
 	}
+	// The admin function's audit retention, from its environment as in AWS.
+	retention, err := adminapi.AuditRetention(os.Getenv)
+	if err != nil {
+		return err
+	}
 	stack := gateway.NewStack(gateway.Config{DynamoDB: client, Table: o.table, Log: log, AccessLog: log,
-		LimiterOptions: []limiter.Option{limiter.WithCacheTTL(o.cacheTTL)}})
+		LimiterOptions: append(retention, limiter.WithCacheTTL(o.cacheTTL))})
 	srv, err := gateway.Listen(fmt.Sprintf("%s:%d", o.addr, o.port), stack)
 	if err != nil {
 		return err
@@ -107,13 +114,14 @@ func serve(o options, log *slog.Logger) error {
 	default:
 		go func() {
 			defer close(aggDone)
-			env := AggregatorEnv{AWS: awsCfg, DynamoDB: client, Table: o.table, StatePath: o.aggState, Log: log.With("component", "aggregator")}
-			if err := runAggregator(aggCtx, env); err != nil {
+			env := gateway.AggregatorEnv{Streams: streampoller.NewClient(awsCfg), DynamoDB: client, Table: o.table,
+				StatePath: o.aggState, Log: log.With("component", "aggregator")}
+			if err := gateway.RunAggregator(aggCtx, env); err != nil {
 				log.Error("aggregator stopped", "error", err.Error())
 			}
 		}()
 	}
-	log.Info("serving", "url", srv.URL, "table", o.table, "dynamodb", ddb.endpoint, "aggregator", o.aggregate)
+	log.Info("serving", "url", srv.URL, "dashboard", srv.URL+"/v1/system/dashboard", "table", o.table, "dynamodb", ddb.endpoint, "aggregator", o.aggregate)
 	<-ctx.Done()
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

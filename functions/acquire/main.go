@@ -6,10 +6,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/zeroae/zae-limiter-go/functions/acquire/acquireapi"
+	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
@@ -21,5 +23,7 @@ func main() {
 		os.Exit(1)
 	}
 	lim := limiter.New(env.DynamoDB, env.Table, limiter.WithLogger(env.Log))
-	lambda.Start(acquireapi.New(lim, env.Log))
+	router := acquireapi.New(lim, env.Log).
+		Observe(httpapi.MetricsObserver(env.Metrics, env.Function, acquireapi.RouteMetrics(), time.Now))
+	lambda.Start(router)
 }

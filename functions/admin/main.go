@@ -6,10 +6,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
+	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
@@ -20,6 +22,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "admin:", err)
 		os.Exit(1)
 	}
-	lim := limiter.New(env.DynamoDB, env.Table, limiter.WithLogger(env.Log))
-	lambda.Start(adminapi.ForLimiter(lim, env.Log))
+	retention, err := adminapi.AuditRetention(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "admin:", err)
+		os.Exit(1)
+	}
+	lim := limiter.New(env.DynamoDB, env.Table, append(retention, limiter.WithLogger(env.Log))...)
+	router := adminapi.ForLimiter(lim, env.Log).
+		Observe(httpapi.MetricsObserver(env.Metrics, env.Function, nil, time.Now))
+	lambda.Start(router)
 }

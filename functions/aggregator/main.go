@@ -2,19 +2,25 @@
 // changes into hourly and daily usage snapshots (package usage).
 //
 // Environment: TABLE_NAME (required), SNAPSHOT_RETENTION_DAYS (default 90), LOG_LEVEL (DEBUG,
-// INFO, WARN, ERROR; default INFO), and the AWS variables of package lambdaenv. Locally,
+// INFO, WARN, ERROR; default INFO), and the AWS variables of package lambdaenv. Each batch
+// writes one EMF metrics line (package metrics: records, usage applied, malformed records,
+// snapshot writes, latency). Locally,
 // `make run` runs the same handler on DynamoDB Local's stream (cmd/localstack).
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
+	"github.com/zeroae/zae-limiter-go/shared/metrics"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
@@ -28,12 +34,38 @@ func main() {
 		var retention time.Duration
 		if retention, err = retentionFromEnv(os.Getenv); err == nil {
 			agg := usage.NewAggregator(storage.New(env.DynamoDB, env.Table), usage.Config{Retention: retention, Logger: env.Log})
-			lambda.Start(agg.Handle)
+			lambda.Start(withMetrics(agg, env.Metrics, env.Function, env.Log, time.Now))
 			return
 		}
 	}
 	fmt.Fprintln(os.Stderr, "aggregator: bad configuration:", err)
 	os.Exit(1)
+}
+
+// handler is what the Lambda runtime calls with each batch.
+type handler func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
+
+// withMetrics returns agg.Handle writing one EMF line per batch to em (dimension FunctionName =
+// function): what the batch added to agg.Stats() and its duration. Lambda hands one batch at a
+// time to an instance, so the difference of Stats around a call is that call's.
+func withMetrics(agg *usage.Aggregator, em *metrics.Emitter, function string, log *slog.Logger, now func() time.Time) handler {
+	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		before, began := agg.Stats(), now()
+		resp, err := agg.Handle(ctx, ev)
+		after, end := agg.Stats(), now()
+		if merr := em.Emit(end, []metrics.Dimension{{Name: metrics.DimFunction, Value: function}},
+			metrics.Count(metrics.MetricRecords, after.Records-before.Records),
+			metrics.Count(metrics.MetricApplied, after.Applied-before.Applied),
+			metrics.Count(metrics.MetricDuplicates, after.Duplicates-before.Duplicates),
+			metrics.Count(metrics.MetricMalformed, after.Malformed-before.Malformed),
+			metrics.Count(metrics.MetricRetried, after.Failed-before.Failed),
+			metrics.Count(metrics.MetricSnapshotWrites, after.Writes-before.Writes),
+			metrics.Duration(metrics.MetricBatchLatency, end.Sub(began)),
+		); merr != nil {
+			log.WarnContext(ctx, "metrics not written", "error", merr.Error())
+		}
+		return resp, err
+	}
 }
 
 // retentionFromEnv reads SNAPSHOT_RETENTION_DAYS through getenv: whole days from 1 to 36500,

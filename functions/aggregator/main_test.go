@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/shared/metrics"
 	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
@@ -136,5 +137,64 @@ func TestRetentionFromEnv(t *testing.T) {
 		if _, err := retentionFromEnv(env(map[string]string{"SNAPSHOT_RETENTION_DAYS": bad})); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+// Each batch writes one EMF line of what it did.
+func TestBatchMetrics(t *testing.T) {
+	tbl := ddbtest.NewTable(t, ddbtest.Client(t))
+	quiet := slog.New(slog.DiscardHandler)
+	agg := usage.NewAggregator(tbl, usage.Config{Logger: quiet})
+	var out bytes.Buffer
+	clock := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { clock = clock.Add(250 * time.Millisecond); return clock }
+	h := lambda.NewHandler(withMetrics(agg, metrics.New(&out, ""), "zl-aggregator", quiet, now))
+	for _, fixture := range []string{"mixed.json", "mixed.json"} {
+		payload, err := os.ReadFile("../../events/aggregator/" + fixture)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Invoke(context.Background(), payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines:\n%s", len(lines), out.String())
+	}
+	// mixed.json: 8 records, 2 bucket changes applied, 2 malformed; the second delivery applies
+	// nothing and finds the same 2 malformed records.
+	for i, want := range []map[string]any{
+		{"Records": 8.0, "UsageApplied": 2.0, "UsageDuplicates": 0.0, "MalformedRecords": 2.0, "RecordsRetried": 0.0, "BatchLatency": 250.0},
+		{"Records": 8.0, "UsageApplied": 0.0, "UsageDuplicates": 2.0, "MalformedRecords": 2.0, "RecordsRetried": 0.0, "BatchLatency": 250.0},
+	} {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &m); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range want {
+			if m[k] != v {
+				t.Errorf("batch %d: %s = %v, want %v\n%s", i, k, m[k], v, lines[i])
+			}
+		}
+		if m["FunctionName"] != "zl-aggregator" || m["SnapshotWrites"].(float64) < 2 {
+			t.Errorf("batch %d: %s", i, lines[i])
+		}
+	}
+}
+
+// The aggregator's IAM role may only UpdateItem usage snapshot partitions (infra: TableGrants):
+// both fixtures run under that restriction.
+func TestWritesStayInUsagePartitions(t *testing.T) {
+	guard := ddbtest.NewGuard(ddbtest.Partitions{"dynamodb:UpdateItem": {"U#*"}})
+	tbl := ddbtest.NewTable(t, ddbtest.Client(t, guard.Option()))
+	agg := usage.NewAggregator(tbl, usage.Config{Logger: slog.New(slog.DiscardHandler)})
+	for _, fixture := range []string{"bucket-changes.json", "mixed.json"} {
+		if resp := invoke(t, agg, fixture); len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("%s: failures %v", fixture, resp.BatchItemFailures)
+		}
+	}
+	if v := guard.Violations(); len(v) > 0 || agg.Stats().Writes == 0 {
+		t.Fatalf("violations %v, writes %d", v, agg.Stats().Writes)
 	}
 }

@@ -4,63 +4,128 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/aws/jsii-runtime-go"
 )
 
-// alarmSpec is an alarm the stack must have, identified by what it measures.
-type alarmSpec struct {
-	id         string // key in LimiterStack.Alarms
-	namespace  string
-	metric     string
-	dimensions []any  // the alarm's Dimensions, exactly
-	statistic  string // Statistic, or ExtendedStatistic for percentiles
-	threshold  float64
+// expectedAlarm is an alarm the stack must have, identified by what it measures.
+type expectedAlarm struct {
+	id                   string // key in LimiterStack.Alarms
+	measures             []string
+	threshold            float64
+	datapoints, evaluate float64
 }
 
-// expectedAlarms lists every alarm the stack must create, derived from the stack's resources.
-func expectedAlarms(f *fixture) []alarmSpec {
-	dim := func(name string, value any) map[string]any { return map[string]any{"Name": name, "Value": value} }
-	fnDim := func(fn string) []any { return []any{dim("FunctionName", ref(f.id(f.stack.Functions[fn])))} }
-	var out []alarmSpec
-	// Duration thresholds: 80% of the 10 s, 15 s and 60 s timeouts, in milliseconds.
-	for _, fn := range []struct {
-		name, id   string
-		durationMs float64
-	}{{FunctionAcquire, "Acquire", 8000}, {FunctionAdmin, "Admin", 12000}, {FunctionAggregator, "Aggregator", 48000}} {
-		out = append(out,
-			alarmSpec{fn.id + "Errors", "AWS/Lambda", "Errors", fnDim(fn.name), "Sum", 1},
-			alarmSpec{fn.id + "Throttles", "AWS/Lambda", "Throttles", fnDim(fn.name), "Sum", 1},
-			alarmSpec{fn.id + "Duration", "AWS/Lambda", "Duration", fnDim(fn.name), "p99", fn.durationMs},
-		)
+// leaf describes one metric of an alarm: namespace, name, statistic and dimensions.
+func leaf(namespace, name, stat string, dims ...any) string {
+	d, _ := json.Marshal(dims)
+	return fmt.Sprintf("%s %s %s %s", namespace, name, stat, d)
+}
+
+// measures returns what an alarm's properties measure: its metric, or every metric and
+// expression of its metric math, sorted.
+func measures(p map[string]any) []string {
+	dims := func(v any) []any {
+		var out []any
+		for _, d := range list(v) {
+			m := d.(map[string]any)
+			out = append(out, m["Name"], m["Value"])
+		}
+		return out
 	}
-	tableID := f.id(f.stack.Table)
-	return append(out,
-		alarmSpec{"AggregatorIteratorAge", "AWS/Lambda", "IteratorAge", fnDim(FunctionAggregator), "Maximum", 300000},
-		alarmSpec{"AggregatorDLQMessages", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
-			[]any{dim("QueueName", getAtt(f.id(f.stack.DeadLetterQueue), "QueueName"))}, "Maximum", 1},
-		alarmSpec{"TableReadThrottles", "AWS/DynamoDB", "ReadThrottleEvents", []any{dim("TableName", ref(tableID))}, "Sum", 1},
-		alarmSpec{"TableWriteThrottles", "AWS/DynamoDB", "WriteThrottleEvents", []any{dim("TableName", ref(tableID))}, "Sum", 1},
-		alarmSpec{"Api5xx", "AWS/ApiGateway", "5xx", []any{dim("ApiId", ref(f.id(f.stack.API))), dim("Stage", "$default")}, "Sum", 1},
-	)
-}
-
-// matches reports whether an alarm's properties implement spec.
-func (spec alarmSpec) matches(p map[string]any) bool {
+	if ms, ok := p["Metrics"]; ok {
+		var out []string
+		for _, m := range list(ms) {
+			m := m.(map[string]any)
+			if e, ok := m["Expression"].(string); ok {
+				out = append(out, "expr "+e)
+				continue
+			}
+			st := m["MetricStat"].(map[string]any)
+			met := st["Metric"].(map[string]any)
+			out = append(out, leaf(met["Namespace"].(string), met["MetricName"].(string), st["Stat"].(string), dims(met["Dimensions"])...))
+		}
+		sort.Strings(out)
+		return out
+	}
 	stat := p["Statistic"]
 	if stat == nil {
 		stat = p["ExtendedStatistic"]
 	}
-	return p["Namespace"] == spec.namespace && p["MetricName"] == spec.metric &&
-		jsonEqual(p["Dimensions"], spec.dimensions) && stat == spec.statistic &&
-		p["Threshold"] == spec.threshold &&
-		p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" &&
-		p["EvaluationPeriods"] == 1.0 && p["Period"] == 300.0
+	return []string{leaf(p["Namespace"].(string), p["MetricName"].(string), fmt.Sprint(stat), dims(p["Dimensions"])...)}
+}
+
+// expectedAlarms lists every alarm the stack must create, derived from the stack's resources.
+func expectedAlarms(f *fixture) []expectedAlarm {
+	fnRef := func(fn string) any { return ref(f.id(f.stack.Functions[fn])) }
+	lambda := func(fn, name, stat string) string { return leaf("AWS/Lambda", name, stat, "FunctionName", fnRef(fn)) }
+	ns := f.stack.Props.MetricsNamespace
+	emf := func(fn, name string) string { return leaf(ns, name, "Sum", "FunctionName", fnRef(fn)) }
+	rate := func(min int, part, total string) []string {
+		return []string{fmt.Sprintf("expr IF(total >= %d, 100 * FILL(part, 0) / total, 0)", min), part, total}
+	}
+	sorted := func(s []string) []string { sort.Strings(s); return s }
+	api := []any{"ApiId", ref(f.id(f.stack.API)), "Stage", f.stack.Props.StageName}
+	table := ref(f.id(f.stack.Table))
+	var out []expectedAlarm
+	for _, fn := range []struct {
+		name, id   string
+		min        int
+		durationMs float64
+	}{{FunctionAcquire, "Acquire", 20, 8000}, {FunctionAdmin, "Admin", 20, 12000}, {FunctionAggregator, "Aggregator", 1, 48000}} {
+		out = append(out,
+			expectedAlarm{fn.id + "ErrorRate", sorted(rate(fn.min, lambda(fn.name, "Errors", "Sum"), lambda(fn.name, "Invocations", "Sum"))), 1, 2, 3},
+			expectedAlarm{fn.id + "ThrottleRate", sorted(append(rate(20, lambda(fn.name, "Throttles", "Sum"), "expr FILL(inv, 0) + FILL(thr, 0)"),
+				lambda(fn.name, "Invocations", "Sum"), lambda(fn.name, "Throttles", "Sum"))), 1, 2, 3},
+			expectedAlarm{fn.id + "Duration", []string{lambda(fn.name, "Duration", "p99")}, fn.durationMs, 2, 3},
+		)
+	}
+	for _, fn := range []struct{ name, id string }{{FunctionAcquire, "Acquire"}, {FunctionAdmin, "Admin"}} {
+		out = append(out,
+			expectedAlarm{fn.id + "ServerErrorRate", sorted(rate(20, emf(fn.name, "ServerErrors"), emf(fn.name, "Requests"))), 1, 2, 3},
+			expectedAlarm{fn.id + "ClientErrorRate", sorted(rate(20, emf(fn.name, "ClientErrors"), emf(fn.name, "Requests"))), 10, 2, 3},
+		)
+	}
+	throttles := func(dims ...any) []string {
+		return sorted([]string{"expr FILL(r, 0) + FILL(w, 0)", leaf("AWS/DynamoDB", "ReadThrottleEvents", "Sum", dims...),
+			leaf("AWS/DynamoDB", "WriteThrottleEvents", "Sum", dims...)})
+	}
+	return append(out,
+		expectedAlarm{"AcquireDegradedRate", sorted(rate(20, emf(FunctionAcquire, "Degraded"), emf(FunctionAcquire, "Requests"))), 1, 2, 3},
+		expectedAlarm{"Api5xxRate", sorted(rate(20, leaf("AWS/ApiGateway", "5xx", "Sum", api...), leaf("AWS/ApiGateway", "Count", "Sum", api...))), 1, 2, 3},
+		expectedAlarm{"ApiForbiddenRate", sorted(rate(20, leaf(ns, "ApiForbidden", "Sum", "ApiId", ref(f.id(f.stack.API))),
+			leaf("AWS/ApiGateway", "Count", "Sum", api...))), 10, 2, 3},
+		expectedAlarm{"ApiLatencyP99", []string{leaf("AWS/ApiGateway", "Latency", "p99", api...)}, float64(f.stack.Props.APILatencyAlarm.Milliseconds()), 2, 3},
+		expectedAlarm{"TableThrottles", throttles("TableName", table), 10, 2, 3},
+		expectedAlarm{"GSI1Throttles", throttles("GlobalSecondaryIndexName", "GSI1", "TableName", table), 10, 2, 3},
+		expectedAlarm{"GSI2Throttles", throttles("GlobalSecondaryIndexName", "GSI2", "TableName", table), 10, 2, 3},
+		expectedAlarm{"AggregatorIteratorAge", []string{lambda(FunctionAggregator, "IteratorAge", "Maximum")}, 300000, 1, 1},
+		expectedAlarm{"AggregatorStalled", sorted([]string{"expr IF(FILL(acquires, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)",
+			emf(FunctionAcquire, "Acquires"), lambda(FunctionAggregator, "Invocations", "Sum")}), 1, 3, 3},
+		expectedAlarm{"AggregatorMalformedRecords", []string{emf(FunctionAggregator, "MalformedRecords")}, 1, 1, 1},
+		expectedAlarm{"AggregatorDLQMessages", []string{leaf("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum",
+			"QueueName", getAtt(f.id(f.stack.DeadLetterQueue), "QueueName"))}, 1, 1, 1},
+	)
+}
+
+// matches reports whether an alarm's properties implement spec.
+func (spec expectedAlarm) matches(p map[string]any) bool {
+	period := p["Period"]
+	for _, m := range list(p["Metrics"]) {
+		if st, ok := m.(map[string]any)["MetricStat"].(map[string]any); ok && st["Period"] != 300.0 {
+			return false
+		}
+		period = 300.0
+	}
+	return jsonEqual(measures(p), spec.measures) && period == 300.0 &&
+		p["Threshold"] == spec.threshold && p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" &&
+		p["EvaluationPeriods"] == spec.evaluate && p["DatapointsToAlarm"] == spec.datapoints
 }
 
 // missingAlarms returns the ids of the specs no alarm of doc implements.
-func missingAlarms(doc map[string]any, specs []alarmSpec) []string {
+func missingAlarms(doc map[string]any, specs []expectedAlarm) []string {
 	alarms := resourcesOf(doc, "AWS::CloudWatch::Alarm")
 	var missing []string
 	for _, spec := range specs {
@@ -81,8 +146,16 @@ func missingAlarms(doc map[string]any, specs []alarmSpec) []string {
 func TestAlarms(t *testing.T) {
 	f := defaultStack(t)
 	specs := expectedAlarms(f)
-	if missing := missingAlarms(f.doc, specs); len(missing) > 0 {
-		t.Errorf("missing alarms: %v", missing)
+	for _, spec := range specs {
+		a, ok := f.stack.Alarms[spec.id]
+		if !ok {
+			t.Errorf("alarm %s missing from LimiterStack.Alarms", spec.id)
+			continue
+		}
+		if p := f.props(t, f.id(a)); !spec.matches(p) {
+			t.Errorf("alarm %s measures\n  %s\nwant\n  %s\n(threshold %v, %v of %v)", spec.id,
+				strings.Join(measures(p), "\n  "), strings.Join(spec.measures, "\n  "), p["Threshold"], p["DatapointsToAlarm"], p["EvaluationPeriods"])
+		}
 	}
 	check(t, "alarm count", func() {
 		f.tmpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(float64(len(specs))))
@@ -103,8 +176,8 @@ func TestAlarms(t *testing.T) {
 		if _, ok := p["AlarmActions"]; ok {
 			t.Errorf("%s has alarm actions without a topic: %v", id, p["AlarmActions"])
 		}
-		if d, _ := p["AlarmDescription"].(string); d == "" {
-			t.Errorf("%s has no description", id)
+		if d, _ := p["AlarmDescription"].(string); !strings.Contains(d, "docs/deploy.md#alarms") {
+			t.Errorf("%s: description %q does not point to the runbook", id, d)
 		}
 	}
 }
@@ -134,7 +207,7 @@ func TestMissingAlarmIsDetected(t *testing.T) {
 	// A changed threshold is also a missing alarm.
 	bad := expectedAlarms(f)[0]
 	bad.threshold++
-	equal(t, "wrong threshold", missingAlarms(f.doc, []alarmSpec{bad}), []string{bad.id})
+	equal(t, "wrong threshold", missingAlarms(f.doc, []expectedAlarm{bad}), []string{bad.id})
 }
 
 func TestAlarmTopicAndSwitch(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -118,6 +119,14 @@ func customStack(t *testing.T) *fixture {
 		p.Tracing = true
 		p.ThrottleRateLimit, p.ThrottleBurstLimit = 50, 100
 		p.AlarmTopicArn = testAlarmTopicArn
+		p.StageName = "live"
+		p.Environment = "production"
+		p.TerminationProtection = true
+		p.Tags = map[string]string{"team": "limits"}
+		p.LogFormat = "Text"
+		p.MetricsNamespace = "Limits/Custom"
+		p.AcquireReservedConcurrency = 100
+		p.APILatencyAlarm = 500 * time.Millisecond
 	})
 }
 

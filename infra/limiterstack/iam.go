@@ -5,35 +5,82 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// DynamoDB actions granted to the functions. No role gets dynamodb:* or Scan, and no DynamoDB
-// action is granted on "*".
+// TableGrant is one statement of a function's access to the table: actions, on the table (and
+// its indexes when Indexes is set), restricted to partitions when Partitions is set.
+type TableGrant struct {
+	// Sid is the statement id.
+	Sid string
+	// Actions are DynamoDB actions, each one the function's code calls (TestGrantsMatchCode
+	// derives them from the code by static analysis).
+	Actions []string
+	// Indexes also grants the actions on GSI1 and GSI2 (by name, no index/*).
+	Indexes bool
+	// Partitions, when not empty, are dynamodb:LeadingKeys patterns (StringLike: "E#*" for a
+	// prefix, "SYSTEM" for one key): every partition a request touches must match one of them.
+	Partitions []string
+}
+
+// Partition patterns (dynamodb:LeadingKeys, StringLike) of the items each function writes; the
+// key layout (shared/storage keys.go, docs/design.md) puts each writer's items in partitions of
+// their own. Adding an item type written by a function is one more pattern here.
 var (
-	// TableReadActions read items by key or key range.
-	TableReadActions = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
-	// PartitionWriteActions write single items; restricted by dynamodb:LeadingKeys for the
-	// acquire and aggregator functions. TransactWriteItems has no action of its own: each item
-	// of a transaction is authorized as the corresponding item action.
-	PartitionWriteActions = []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
-	// AggregatorWriteActions add BatchWriteItem (snapshot writes in bulk) to PartitionWriteActions.
-	AggregatorWriteActions = append(append([]string{}, PartitionWriteActions...), "dynamodb:BatchWriteItem")
-	// AdminReadActions are what the admin function may do on the table and its indexes.
-	AdminReadActions = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"}
-	// AdminWriteActions are what the admin function may write, in any partition (deleting an
-	// entity also removes its buckets and snapshots).
-	AdminWriteActions = []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"}
-	// StreamReadActions are what a Lambda event source mapping needs on a DynamoDB stream.
-	StreamReadActions = []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+	// AcquireWritablePartitions are bucket and lease partitions.
+	AcquireWritablePartitions = []string{"B#*", "LEASE#*"}
+	// AdminWritablePartitions are entity (metadata and stored limits), resource-limit,
+	// system-limit and audit-record partitions (each admin change writes its record in the same
+	// transaction): never buckets, leases or usage snapshots (the billing record).
+	AdminWritablePartitions = []string{"E#*", "R#*", "SYSTEM", "AUDIT#*"}
+	// AdminBucketCleanupPartitions are what the admin function's BatchWriteItem may touch besides
+	// AdminWritablePartitions: deleting an entity deletes its buckets in batches. IAM cannot
+	// tell a batch's deletes from its puts; the admin role has no other write there.
+	AdminBucketCleanupPartitions = []string{"B#*"}
+	// AggregatorWritablePartitions are usage snapshot partitions.
+	AggregatorWritablePartitions = []string{"U#*"}
 )
 
-// leadingKeys returns the condition that every partition key a request touches starts with one
-// of prefixes. ForAllValues: a request naming any other partition is denied.
-func leadingKeys(prefixes []string) *map[string]interface{} {
-	patterns := make([]*string, len(prefixes))
-	for i, p := range prefixes {
-		patterns[i] = jsii.String(p + "*")
+// StreamReadActions are what Lambda's event source mapping needs on a DynamoDB stream, under
+// the aggregator's role (the function's code reads no stream itself).
+var StreamReadActions = []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+
+// TableGrants returns each function's table statements. Every action is one its code calls (a
+// TransactWriteItems item is authorized as its item action: Put → PutItem, Update → UpdateItem,
+// Delete → DeleteItem); no role gets Scan, DescribeTable, dynamodb:* or a DynamoDB action on "*".
+func TableGrants() map[string][]TableGrant {
+	return map[string][]TableGrant{
+		// acquire: reads stored limits, entities, buckets and leases by key; writes buckets
+		// (UpdateItem, alone or in a transaction) and leases (Put when created, Update when
+		// adjusted or settled, in the bucket transaction).
+		FunctionAcquire: {
+			{Sid: "ReadItems", Actions: []string{"dynamodb:GetItem", "dynamodb:BatchGetItem"}},
+			{Sid: "WriteBucketAndLeasePartitions", Actions: []string{"dynamodb:PutItem", "dynamodb:UpdateItem"},
+				Partitions: AcquireWritablePartitions},
+		},
+		// admin: reads items, lists partitions (entity deletion, usage) and queries the indexes
+		// (children of a parent, usage per resource); writes entities and stored limits; deletes
+		// a deleted entity's buckets.
+		FunctionAdmin: {
+			{Sid: "ReadTableAndIndexes", Actions: []string{"dynamodb:GetItem", "dynamodb:Query"}, Indexes: true},
+			{Sid: "WriteEntityAndLimitPartitions",
+				Actions:    []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+				Partitions: AdminWritablePartitions},
+			{Sid: "DeleteBucketsOfDeletedEntities", Actions: []string{"dynamodb:BatchWriteItem"},
+				Partitions: AdminBucketCleanupPartitions},
+		},
+		// aggregator: one conditional UpdateItem per usage snapshot; it reads nothing from the
+		// table (the stream records carry the images).
+		FunctionAggregator: {
+			{Sid: "WriteUsagePartitions", Actions: []string{"dynamodb:UpdateItem"}, Partitions: AggregatorWritablePartitions},
+		},
 	}
-	return &map[string]interface{}{
-		"ForAllValues:StringLike": map[string]interface{}{"dynamodb:LeadingKeys": patterns},
+}
+
+// LeadingKeysCondition returns the condition that every partition key a request touches matches
+// one of patterns. ForAllValues alone is true for a request that names no partition key at all
+// (the set of keys is empty), so a Null guard requires the key to be present.
+func LeadingKeysCondition(patterns []string) map[string]interface{} {
+	return map[string]interface{}{
+		"ForAllValues:StringLike": map[string]interface{}{"dynamodb:LeadingKeys": jsii.Strings(patterns...)},
+		"Null":                    map[string]interface{}{"dynamodb:LeadingKeys": "false"},
 	}
 }
 
@@ -41,30 +88,29 @@ func (s *LimiterStack) grantTableAccess() {
 	table := *s.Table.TableArn()
 	// The two indexes by name rather than index/*: no wildcard at all.
 	indexes := []string{table + "/index/" + IndexGSI1, table + "/index/" + IndexGSI2}
-	stream := *s.Table.TableStreamArn()
-	stmt := func(sid string, actions []string, resources []string, condition *map[string]interface{}) awsiam.PolicyStatement {
-		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String(sid),
-			Actions:    jsii.Strings(actions...),
-			Resources:  jsii.Strings(resources...),
-			Conditions: condition,
-		})
+	grants := TableGrants()
+	for _, fn := range FunctionNames { // in a fixed order: the template must not change between runs
+		for _, g := range grants[fn] {
+			resources := []string{table}
+			if g.Indexes {
+				resources = append(resources, indexes...)
+			}
+			props := &awsiam.PolicyStatementProps{
+				Sid:       jsii.String(g.Sid),
+				Actions:   jsii.Strings(g.Actions...),
+				Resources: jsii.Strings(resources...),
+			}
+			if len(g.Partitions) > 0 {
+				cond := LeadingKeysCondition(g.Partitions)
+				props.Conditions = &cond
+			}
+			s.Roles[fn].AddToPolicy(awsiam.NewPolicyStatement(props))
+		}
 	}
-
-	// acquire: reads limits, entities and buckets by key; writes buckets and leases only.
-	acquire := s.Roles[FunctionAcquire]
-	acquire.AddToPolicy(stmt("ReadTable", TableReadActions, []string{table}, nil))
-	acquire.AddToPolicy(stmt("WriteBucketAndLeasePartitions", PartitionWriteActions, []string{table}, leadingKeys(AcquireWritablePrefixes)))
-
-	// admin: reads and writes the whole table, and queries its indexes (children of a parent,
-	// usage per resource).
-	admin := s.Roles[FunctionAdmin]
-	admin.AddToPolicy(stmt("ReadTableAndIndexes", AdminReadActions, append([]string{table}, indexes...), nil))
-	admin.AddToPolicy(stmt("WriteTable", AdminWriteActions, []string{table}, nil))
-
-	// aggregator: reads the stream and the table; writes snapshots and its own state only.
-	aggregator := s.Roles[FunctionAggregator]
-	aggregator.AddToPolicy(stmt("ReadStream", StreamReadActions, []string{stream}, nil))
-	aggregator.AddToPolicy(stmt("ReadTable", TableReadActions, []string{table}, nil))
-	aggregator.AddToPolicy(stmt("WriteUsageAndAggregatorPartitions", AggregatorWriteActions, []string{table}, leadingKeys(AggregatorWritablePrefixes)))
+	// The aggregator's event source mapping reads the stream with the function's role.
+	s.Roles[FunctionAggregator].AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ReadStream"),
+		Actions:   jsii.Strings(StreamReadActions...),
+		Resources: jsii.Strings(*s.Table.TableStreamArn()),
+	}))
 }

@@ -180,8 +180,11 @@ func TestRoleStatements(t *testing.T) {
 	table := getAtt(tableID, "Arn")
 	stream := getAtt(tableID, "StreamArn")
 	index := func(name string) any { return join(table, "/index/"+name) }
-	leading := func(prefixes ...string) any {
-		return map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": anys(prefixes...)}}
+	leading := func(patterns ...string) any {
+		return map[string]any{
+			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": anys(patterns...)},
+			"Null":                    map[string]any{"dynamodb:LeadingKeys": "false"},
+		}
 	}
 	type want struct {
 		actions   []string
@@ -195,19 +198,20 @@ func TestRoleStatements(t *testing.T) {
 	expected := map[string]map[string]want{
 		FunctionAcquire: {
 			"WriteOwnLogs":                  logs(FunctionAcquire),
-			"ReadTable":                     {sorted(TableReadActions), []any{table}, nil},
-			"WriteBucketAndLeasePartitions": {sorted(PartitionWriteActions), []any{table}, leading("B#*", "LEASE#*")},
+			"ReadItems":                     {[]string{"dynamodb:BatchGetItem", "dynamodb:GetItem"}, []any{table}, nil},
+			"WriteBucketAndLeasePartitions": {[]string{"dynamodb:PutItem", "dynamodb:UpdateItem"}, []any{table}, leading("B#*", "LEASE#*")},
 		},
 		FunctionAdmin: {
 			"WriteOwnLogs":        logs(FunctionAdmin),
-			"ReadTableAndIndexes": {[]string{"dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query"}, []any{table, index("GSI1"), index("GSI2")}, nil},
-			"WriteTable":          {[]string{"dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, []any{table}, nil},
+			"ReadTableAndIndexes": {[]string{"dynamodb:GetItem", "dynamodb:Query"}, []any{table, index("GSI1"), index("GSI2")}, nil},
+			"WriteEntityAndLimitPartitions": {[]string{"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+				[]any{table}, leading("E#*", "R#*", "SYSTEM", "AUDIT#*")},
+			"DeleteBucketsOfDeletedEntities": {[]string{"dynamodb:BatchWriteItem"}, []any{table}, leading("B#*")},
 		},
 		FunctionAggregator: {
-			"WriteOwnLogs":                      logs(FunctionAggregator),
-			"ReadStream":                        {[]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}, []any{stream}, nil},
-			"ReadTable":                         {[]string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"}, []any{table}, nil},
-			"WriteUsageAndAggregatorPartitions": {[]string{"dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, []any{table}, leading("U#*", "AGG#*")},
+			"WriteOwnLogs":         logs(FunctionAggregator),
+			"ReadStream":           {[]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}, []any{stream}, nil},
+			"WriteUsagePartitions": {[]string{"dynamodb:UpdateItem"}, []any{table}, leading("U#*")},
 			// Added by the on-failure destination: send to the DLQ only.
 			"": {[]string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"}, []any{dlq}, nil},
 		},
@@ -281,8 +285,8 @@ func mayWrite(stmts []statement, tableArn any, action, pk string) bool {
 			return true
 		}
 		cond, _ := s.condition.(map[string]any)
-		if len(cond) != 1 {
-			continue // an unknown condition: do not count it as allowing
+		if len(cond) != 2 || !jsonEqual(cond["Null"], map[string]any{"dynamodb:LeadingKeys": "false"}) {
+			continue // an unknown condition, or ForAllValues without its Null guard: not allowing
 		}
 		like, ok := cond["ForAllValues:StringLike"].(map[string]any)
 		if !ok || len(like) != 1 {
@@ -297,42 +301,87 @@ func mayWrite(stmts []statement, tableArn any, action, pk string) bool {
 	return false
 }
 
-// TestPartitionWriteAccess checks, key by key, which partitions each function may write: the
-// property the key layout was designed for (docs/design.md).
+// TestPartitionWriteAccess checks, key by key and action by action, which partitions each
+// function may write: the property the key layout was designed for (docs/design.md).
 func TestPartitionWriteAccess(t *testing.T) {
 	f := defaultStack(t)
 	table := getAtt(f.id(f.stack.Table), "Arn")
-	keys := []string{"B#user-1", "LEASE#01HZX", "E#user-1", "R#gpt-4", "SYSTEM", "U#user-1", "AGG#state", "P#parent", "BX", "LEASE"}
-	allowed := map[string][]string{
-		FunctionAcquire:    {"B#user-1", "LEASE#01HZX"},
-		FunctionAggregator: {"U#user-1", "AGG#state"},
-		FunctionAdmin:      keys,
+	keys := []string{"B#user-1", "LEASE#01HZX", "E#user-1", "R#gpt-4", "SYSTEM", "SYSTEMX", "U#user-1", "AGG#state", "P#parent", "BX", "LEASE",
+		"AUDIT#E#user-1", "AUDIT#SYSTEM"}
+	item := []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"}
+	// allowed[fn][pk] lists the write actions fn may use on partition pk; every other pair is denied.
+	allowed := map[string]map[string][]string{
+		FunctionAcquire: {
+			"B#user-1": {"dynamodb:PutItem", "dynamodb:UpdateItem"}, "LEASE#01HZX": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
+		},
+		FunctionAdmin: {
+			"E#user-1": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+			"R#gpt-4":  {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+			"SYSTEM":   {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+			"B#user-1": {"dynamodb:BatchWriteItem"}, // deleting a deleted entity's buckets
+			// Audit records of admin changes, written in the same transaction as each change.
+			"AUDIT#E#user-1": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+			"AUDIT#SYSTEM":   {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+		},
+		FunctionAggregator: {"U#user-1": {"dynamodb:UpdateItem"}},
 	}
 	for _, fn := range FunctionNames {
 		stmts := roleStatements(t, f, fn)
-		want := map[string]bool{}
-		for _, k := range allowed[fn] {
-			want[k] = true
-		}
 		for _, pk := range keys {
-			for _, action := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"} {
-				if got := mayWrite(stmts, table, action, pk); got != want[pk] {
-					t.Errorf("%s %s on %q: allowed=%v, want %v", fn, action, pk, got, want[pk])
+			for _, action := range item {
+				want := false
+				for _, a := range allowed[fn][pk] {
+					want = want || a == action
+				}
+				if got := mayWrite(stmts, table, action, pk); got != want {
+					t.Errorf("%s %s on %q: allowed=%v, want %v", fn, action, pk, got, want)
 				}
 			}
 		}
 		// No write action reaches the table without going through the checks above.
 		for _, s := range stmts {
 			for _, a := range s.actions {
-				if writeActions[a] && fn != FunctionAdmin && s.condition == nil {
+				if writeActions[a] && s.condition == nil {
 					t.Errorf("%s: %s granted without a LeadingKeys condition (%s)", fn, a, s.sid)
 				}
 			}
 		}
 	}
-	// And the evaluator itself: an unconditioned write would allow every partition.
+	// And the evaluator itself: an unconditioned write allows every partition, and a
+	// ForAllValues condition without its Null guard allows nothing.
 	open := []statement{{effect: "Allow", actions: []string{"dynamodb:PutItem"}, resources: []any{table}}}
 	if !mayWrite(open, table, "dynamodb:PutItem", "E#user-1") {
 		t.Error("mayWrite does not see an unconditioned grant")
+	}
+	unguarded := []statement{{effect: "Allow", actions: []string{"dynamodb:PutItem"}, resources: []any{table},
+		condition: map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{"E#*"}}}}}
+	if mayWrite(unguarded, table, "dynamodb:PutItem", "E#user-1") {
+		t.Error("mayWrite accepts a ForAllValues condition without a Null guard")
+	}
+}
+
+// TestEveryForAllValuesHasANullGuard: ForAllValues is true for a request without the key, so
+// every such condition in the template comes with Null "false" on the same key.
+func TestEveryForAllValuesHasANullGuard(t *testing.T) {
+	for name, f := range map[string]*fixture{"default": defaultStack(t), "custom": customStack(t)} {
+		found := 0
+		for _, s := range statementsOf(f.doc) {
+			cond, _ := s.condition.(map[string]any)
+			for op, kv := range cond {
+				if !strings.HasPrefix(op, "ForAllValues:") {
+					continue
+				}
+				for key := range kv.(map[string]any) {
+					found++
+					null, _ := cond["Null"].(map[string]any)
+					if null[key] != "false" {
+						t.Errorf("%s: %s/%s: %s on %s without Null %s=false", name, s.source, s.sid, op, key, key)
+					}
+				}
+			}
+		}
+		if found < 4 {
+			t.Errorf("%s: only %d ForAllValues conditions found", name, found)
+		}
 	}
 }

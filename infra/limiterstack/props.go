@@ -6,6 +6,7 @@
 package limiterstack
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -49,6 +50,19 @@ type Props struct {
 	TableName string
 	// APIName is the HTTP API's name (context `apiName`, default "zae-limiter").
 	APIName string
+	// StageName is the API stage (context `stageName`, default "$default", served at the API's
+	// root; another name is served under /<name>/).
+	StageName string
+
+	// Environment names the deployment (context `environment`, default "dev"): it is the
+	// stack's Environment tag, and "prod" or "production" turns termination protection on.
+	Environment string
+	// TerminationProtection protects the stack from deletion (context `terminationProtection`,
+	// default true for a production Environment, false otherwise).
+	TerminationProtection bool
+	// Tags are added to every resource that supports tags, besides Project=zae-limiter and
+	// Environment (context `tags`, a JSON object of strings).
+	Tags map[string]string
 
 	// DeletionProtection turns on the table's deletion protection (context
 	// `deletionProtection`, default true).
@@ -58,8 +72,17 @@ type Props struct {
 	// retain). Snapshot is not offered: none of these resource types supports it.
 	RemovalPolicy awscdk.RemovalPolicy
 
-	// LogLevel is the LOG_LEVEL of every function (context `logLevel`, default "INFO").
+	// LogLevel is the LOG_LEVEL of every function (context `logLevel`: DEBUG, INFO, WARN or
+	// ERROR, default INFO). The functions filter their own lines by it.
 	LogLevel string
+	// LogFormat is Lambda's log format (context `logFormat`: JSON or Text, default JSON). JSON
+	// turns Lambda's own lines (START, END, REPORT) into JSON too; the functions' lines are JSON
+	// either way. Lambda's application log level stays TRACE: an EMF metrics line has no level,
+	// and a higher Lambda level would drop it.
+	LogFormat string
+	// MetricsNamespace is the CloudWatch namespace of the functions' EMF metrics (context
+	// `metricsNamespace`, default "ZaeLimiter"); metrics are told apart by FunctionName.
+	MetricsNamespace string
 	// LogRetentionDays is the retention of every log group, function and access logs (context
 	// `logRetentionDays`, default 30). It must be a value CloudWatch Logs accepts.
 	LogRetentionDays int
@@ -76,6 +99,9 @@ type Props struct {
 	// Tracing turns on AWS X-Ray active tracing for every function (context `tracing`, default
 	// false).
 	Tracing bool
+	// AcquireReservedConcurrency reserves that many concurrent executions for the acquire
+	// function, which also caps it (context `acquireReservedConcurrency`, default 0: none).
+	AcquireReservedConcurrency int
 
 	// ThrottleRateLimit and ThrottleBurstLimit are the API stage's steady-state requests per
 	// second and burst (contexts `throttleRateLimit`, `throttleBurstLimit`, defaults 1000, 2000).
@@ -85,14 +111,20 @@ type Props struct {
 	StreamBatchSize int
 	// StreamBatchingWindow is how long the event source mapping gathers records (default 5 s).
 	StreamBatchingWindow time.Duration
-	// StreamRetryAttempts bounds the retries of a failing batch (default 5).
+	// StreamRetryAttempts bounds the retries of a failing batch; -1 (the default) retries until
+	// the batch's records are StreamMaxRecordAge old. Snapshot writes are idempotent, so a
+	// retry never counts twice.
 	StreamRetryAttempts int
-	// StreamMaxRecordAge discards records older than this to the dead-letter queue (default 6 h,
-	// leaving 18 h of the stream's 24 h retention to replay them).
+	// StreamMaxRecordAge sends the position of records older than this to the dead-letter queue
+	// instead of retrying them (default 18 h: a day of retries for an outage, and 6 h of the
+	// stream's 24 h retention left to read the records named in the DLQ; see docs/deploy.md).
 	StreamMaxRecordAge time.Duration
 
 	// Alarms creates the CloudWatch alarms (context `alarms`, default true).
 	Alarms bool
+	// APILatencyAlarm is the API's p99 latency that raises the ApiLatencyP99 alarm (context
+	// `apiLatencyAlarmMs`, default 1 s).
+	APILatencyAlarm time.Duration
 	// AlarmTopic, when set, receives every alarm's ALARM and OK notifications. From context,
 	// `alarmTopicArn` imports an existing topic.
 	AlarmTopic awssns.ITopic
@@ -106,6 +138,11 @@ type Props struct {
 func DefaultProps() Props {
 	return Props{
 		APIName:               "zae-limiter",
+		StageName:             "$default",
+		Environment:           "dev",
+		LogFormat:             "JSON",
+		MetricsNamespace:      "ZaeLimiter",
+		APILatencyAlarm:       time.Second,
 		DeletionProtection:    true,
 		RemovalPolicy:         awscdk.RemovalPolicy_RETAIN,
 		LogLevel:              "INFO",
@@ -121,31 +158,49 @@ func DefaultProps() Props {
 		ThrottleBurstLimit:    2000,
 		StreamBatchSize:       100,
 		StreamBatchingWindow:  5 * time.Second,
-		StreamRetryAttempts:   5,
-		StreamMaxRecordAge:    6 * time.Hour,
+		StreamRetryAttempts:   -1,
+		StreamMaxRecordAge:    18 * time.Hour,
 		Alarms:                true,
 	}
 }
 
 // Context keys read by PropsFromContext (cdk.json "context" or `cdk -c key=value`).
 const (
-	CtxAssetRoot             = "assetRoot"             // Props.AssetRoot
-	CtxTableName             = "tableName"             // Props.TableName
-	CtxAPIName               = "apiName"               // Props.APIName
-	CtxDeletionProtection    = "deletionProtection"    // Props.DeletionProtection
-	CtxRemovalPolicy         = "removalPolicy"         // Props.RemovalPolicy: retain|destroy
-	CtxLogLevel              = "logLevel"              // Props.LogLevel
-	CtxLogRetentionDays      = "logRetentionDays"      // Props.LogRetentionDays
-	CtxSnapshotRetentionDays = "snapshotRetentionDays" // Props.SnapshotRetentionDays
-	CtxAcquireMemoryMB       = "acquireMemoryMB"       // Props.AcquireMemoryMB
-	CtxAdminMemoryMB         = "adminMemoryMB"         // Props.AdminMemoryMB
-	CtxAggregatorMemoryMB    = "aggregatorMemoryMB"    // Props.AggregatorMemoryMB
-	CtxTracing               = "tracing"               // Props.Tracing
-	CtxThrottleRateLimit     = "throttleRateLimit"     // Props.ThrottleRateLimit
-	CtxThrottleBurstLimit    = "throttleBurstLimit"    // Props.ThrottleBurstLimit
-	CtxAlarms                = "alarms"                // Props.Alarms
-	CtxAlarmTopicArn         = "alarmTopicArn"         // Props.AlarmTopicArn
+	CtxAssetRoot             = "assetRoot"                  // Props.AssetRoot
+	CtxTableName             = "tableName"                  // Props.TableName
+	CtxAPIName               = "apiName"                    // Props.APIName
+	CtxDeletionProtection    = "deletionProtection"         // Props.DeletionProtection
+	CtxRemovalPolicy         = "removalPolicy"              // Props.RemovalPolicy: retain|destroy
+	CtxLogLevel              = "logLevel"                   // Props.LogLevel
+	CtxLogRetentionDays      = "logRetentionDays"           // Props.LogRetentionDays
+	CtxSnapshotRetentionDays = "snapshotRetentionDays"      // Props.SnapshotRetentionDays
+	CtxAcquireMemoryMB       = "acquireMemoryMB"            // Props.AcquireMemoryMB
+	CtxAdminMemoryMB         = "adminMemoryMB"              // Props.AdminMemoryMB
+	CtxAggregatorMemoryMB    = "aggregatorMemoryMB"         // Props.AggregatorMemoryMB
+	CtxTracing               = "tracing"                    // Props.Tracing
+	CtxThrottleRateLimit     = "throttleRateLimit"          // Props.ThrottleRateLimit
+	CtxThrottleBurstLimit    = "throttleBurstLimit"         // Props.ThrottleBurstLimit
+	CtxAlarms                = "alarms"                     // Props.Alarms
+	CtxAlarmTopicArn         = "alarmTopicArn"              // Props.AlarmTopicArn
+	CtxStageName             = "stageName"                  // Props.StageName
+	CtxEnvironment           = "environment"                // Props.Environment
+	CtxTerminationProtection = "terminationProtection"      // Props.TerminationProtection
+	CtxTags                  = "tags"                       // Props.Tags: a JSON object of strings
+	CtxLogFormat             = "logFormat"                  // Props.LogFormat: JSON|Text
+	CtxMetricsNamespace      = "metricsNamespace"           // Props.MetricsNamespace
+	CtxAcquireReserved       = "acquireReservedConcurrency" // Props.AcquireReservedConcurrency
+	CtxAPILatencyAlarmMs     = "apiLatencyAlarmMs"          // Props.APILatencyAlarm, in ms
 )
+
+// IsProduction reports whether env names a production deployment ("prod" or "production", any
+// case).
+func IsProduction(env string) bool {
+	switch strings.ToLower(strings.TrimSpace(env)) {
+	case "prod", "production":
+		return true
+	}
+	return false
+}
 
 // PropsFromContext returns DefaultProps with every context value found on node applied. Values
 // may be JSON strings, numbers or booleans (cdk.json) or strings (`cdk -c key=value`).
@@ -207,11 +262,62 @@ func PropsFromContext(node constructs.Node, defaultAssetRoot string) (Props, err
 	integer(CtxThrottleBurstLimit, &p.ThrottleBurstLimit)
 	boolean(CtxAlarms, &p.Alarms)
 	str(CtxAlarmTopicArn, &p.AlarmTopicArn)
+	str(CtxStageName, &p.StageName)
+	str(CtxEnvironment, &p.Environment)
+	p.TerminationProtection = IsProduction(p.Environment)
+	boolean(CtxTerminationProtection, &p.TerminationProtection)
+	if v, ok := get(CtxTags); ok {
+		tags, err := contextTags(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("context %s: %v", CtxTags, err))
+		}
+		p.Tags = tags
+	}
+	str(CtxLogFormat, &p.LogFormat)
+	switch strings.ToLower(p.LogFormat) {
+	case "json":
+		p.LogFormat = "JSON"
+	case "text":
+		p.LogFormat = "Text"
+	}
+	p.LogLevel = strings.ToUpper(p.LogLevel)
+	str(CtxMetricsNamespace, &p.MetricsNamespace)
+	integer(CtxAcquireReserved, &p.AcquireReservedConcurrency)
+	var latencyMs int
+	if _, ok := get(CtxAPILatencyAlarmMs); ok {
+		integer(CtxAPILatencyAlarmMs, &latencyMs)
+		p.APILatencyAlarm = time.Duration(latencyMs) * time.Millisecond
+	}
 
 	if len(errs) > 0 {
 		return p, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return p, nil
+}
+
+// contextTags reads a JSON object of strings, given as an object (cdk.json) or as its JSON text
+// (`cdk -c tags='{"team":"limits"}'`).
+func contextTags(v any) (map[string]string, error) {
+	if str, ok := v.(string); ok {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(str), &m); err != nil {
+			return nil, fmt.Errorf("%q is not a JSON object", str)
+		}
+		v = m
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%v (%T) is not an object of strings", v, v)
+	}
+	out := make(map[string]string, len(m))
+	for k, x := range m {
+		s, ok := x.(string)
+		if !ok {
+			return nil, fmt.Errorf("tag %q: %v is not a string", k, x)
+		}
+		out[k] = s
+	}
+	return out, nil
 }
 
 func contextInt(v any) (int, error) {
@@ -276,6 +382,13 @@ var retentionDays = map[int]awslogs.RetentionDays{
 // snsTopicARN matches the ARN of a standard or FIFO SNS topic in any partition.
 var snsTopicARN = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
 
+var (
+	tableName        = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	stageName        = regexp.MustCompile(`^(\$default|[A-Za-z0-9_-]{1,128})$`)
+	environmentName  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	metricsNamespace = regexp.MustCompile(`^(?:[A-Za-z0-9.\-_/#:]{1,255})$`)
+)
+
 // Validate reports the first setting that cannot be deployed, including a missing bootstrap.
 func (p *Props) Validate() error {
 	if p.AssetRoot == "" {
@@ -322,11 +435,13 @@ func (p *Props) Validate() error {
 	if p.StreamBatchingWindow < 0 || p.StreamBatchingWindow > 5*time.Minute {
 		return fmt.Errorf("StreamBatchingWindow %v must be between 0 and 5m", p.StreamBatchingWindow)
 	}
-	if p.StreamRetryAttempts < 0 || p.StreamRetryAttempts > 10000 {
-		return fmt.Errorf("StreamRetryAttempts %d must be between 0 and 10000", p.StreamRetryAttempts)
+	if p.StreamRetryAttempts < -1 || p.StreamRetryAttempts > 10000 {
+		return fmt.Errorf("StreamRetryAttempts %d must be -1 (until StreamMaxRecordAge) or between 0 and 10000", p.StreamRetryAttempts)
 	}
-	if p.StreamMaxRecordAge < time.Minute || p.StreamMaxRecordAge > 7*24*time.Hour {
-		return fmt.Errorf("StreamMaxRecordAge %v must be between 1m and 7 days", p.StreamMaxRecordAge)
+	// A DynamoDB stream keeps records 24 h: an older maximum age would never apply, and the
+	// records of a DLQ message could no longer be read.
+	if p.StreamMaxRecordAge < time.Minute || p.StreamMaxRecordAge >= 24*time.Hour || p.StreamMaxRecordAge%time.Second != 0 {
+		return fmt.Errorf("StreamMaxRecordAge %v must be whole seconds from 1m to under 24h (the stream's retention)", p.StreamMaxRecordAge)
 	}
 	switch p.RemovalPolicy {
 	case awscdk.RemovalPolicy_RETAIN, awscdk.RemovalPolicy_DESTROY:
@@ -335,6 +450,39 @@ func (p *Props) Validate() error {
 	}
 	if p.APIName == "" {
 		return fmt.Errorf("APIName is empty")
+	}
+	if p.TableName != "" && !tableName.MatchString(p.TableName) {
+		return fmt.Errorf("%s %q must be 3 to 255 of A-Z a-z 0-9 _ . - (or empty: generated)", CtxTableName, p.TableName)
+	}
+	if !stageName.MatchString(p.StageName) {
+		return fmt.Errorf("%s %q must be $default or 1 to 128 of A-Z a-z 0-9 _ -", CtxStageName, p.StageName)
+	}
+	if !environmentName.MatchString(p.Environment) {
+		return fmt.Errorf("%s %q must be 1 to 32 of a-z 0-9 -, starting with a letter", CtxEnvironment, p.Environment)
+	}
+	for k, v := range p.Tags {
+		if k == "" || len(k) > 128 || len(v) > 256 || strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return fmt.Errorf("tag %q=%q: keys are 1 to 128 characters, not aws:…; values at most 256", k, v)
+		}
+	}
+	switch p.LogLevel {
+	case "DEBUG", "INFO", "WARN", "ERROR":
+	default:
+		return fmt.Errorf("%s %q must be one of DEBUG, INFO, WARN, ERROR", CtxLogLevel, p.LogLevel)
+	}
+	switch p.LogFormat {
+	case "JSON", "Text":
+	default:
+		return fmt.Errorf("%s %q must be JSON or Text", CtxLogFormat, p.LogFormat)
+	}
+	if !metricsNamespace.MatchString(p.MetricsNamespace) || strings.HasPrefix(p.MetricsNamespace, "AWS/") {
+		return fmt.Errorf("%s %q must be 1 to 255 of A-Z a-z 0-9 . - _ / # :, not starting with AWS/", CtxMetricsNamespace, p.MetricsNamespace)
+	}
+	if p.AcquireReservedConcurrency < 0 || p.AcquireReservedConcurrency > 10000 {
+		return fmt.Errorf("%s %d must be 0 (none) to 10000", CtxAcquireReserved, p.AcquireReservedConcurrency)
+	}
+	if p.APILatencyAlarm < 10*time.Millisecond || p.APILatencyAlarm > 30*time.Second {
+		return fmt.Errorf("APILatencyAlarm %v must be between 10ms and 30s", p.APILatencyAlarm)
 	}
 	if p.AlarmTopicArn != "" && !snsTopicARN.MatchString(p.AlarmTopicArn) {
 		return fmt.Errorf("%s %q is not an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<topic>)", CtxAlarmTopicArn, p.AlarmTopicArn)

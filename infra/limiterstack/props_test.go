@@ -32,7 +32,7 @@ func TestDefaultProps(t *testing.T) {
 	equal(t, "Tracing", p.Tracing, false)
 	equal(t, "throttle", []int{p.ThrottleRateLimit, p.ThrottleBurstLimit}, []int{1000, 2000})
 	equal(t, "stream", []any{p.StreamBatchSize, p.StreamBatchingWindow, p.StreamRetryAttempts, p.StreamMaxRecordAge},
-		[]any{100, 5 * time.Second, 5, 6 * time.Hour})
+		[]any{100, 5 * time.Second, -1, 18 * time.Hour})
 	equal(t, "Alarms", p.Alarms, true)
 	equal(t, "AlarmTopicArn", p.AlarmTopicArn, "")
 }
@@ -56,6 +56,13 @@ func TestPropsFromContext(t *testing.T) {
 		CtxThrottleBurstLimit:    100,
 		CtxAlarms:                "false",
 		CtxAlarmTopicArn:         testAlarmTopicArn,
+		CtxStageName:             "live",
+		CtxEnvironment:           "production",
+		CtxTags:                  `{"team":"limits","cost-center":"42"}`,
+		CtxLogFormat:             "text",
+		CtxMetricsNamespace:      "Limits/Prod",
+		CtxAcquireReserved:       "100",
+		CtxAPILatencyAlarmMs:     250,
 	})
 	p, err := PropsFromContext(app.Node(), "/default/bin")
 	if err != nil {
@@ -75,7 +82,31 @@ func TestPropsFromContext(t *testing.T) {
 	want.ThrottleRateLimit, want.ThrottleBurstLimit = 50, 100
 	want.Alarms = false
 	want.AlarmTopicArn = testAlarmTopicArn
+	want.StageName = "live"
+	want.Environment = "production"
+	want.TerminationProtection = true // production
+	want.Tags = map[string]string{"team": "limits", "cost-center": "42"}
+	want.LogFormat = "Text"
+	want.MetricsNamespace = "Limits/Prod"
+	want.AcquireReservedConcurrency = 100
+	want.APILatencyAlarm = 250 * time.Millisecond
 	equal(t, "props", p, want)
+
+	// Termination protection follows the environment unless set; tags may be a JSON object.
+	for _, c := range []struct {
+		ctx  map[string]any
+		want bool
+	}{
+		{map[string]any{CtxEnvironment: "prod"}, true},
+		{map[string]any{CtxEnvironment: "staging"}, false},
+		{map[string]any{CtxEnvironment: "production", CtxTerminationProtection: "false"}, false},
+		{map[string]any{CtxTerminationProtection: true, CtxTags: map[string]any{"a": "b"}}, true},
+	} {
+		p, err := PropsFromContext(appWithContext(c.ctx).Node(), "/bin")
+		if err != nil || p.TerminationProtection != c.want {
+			t.Errorf("%v: termination protection %v (%v), want %v", c.ctx, p.TerminationProtection, err, c.want)
+		}
+	}
 
 	// No context: the defaults, and the given asset root.
 	p, err = PropsFromContext(appWithContext(map[string]any{}).Node(), "/default/bin")
@@ -94,6 +125,9 @@ func TestPropsFromContextErrors(t *testing.T) {
 		CtxDeletionProtection: "maybe",
 		CtxTracing:            1,
 		CtxRemovalPolicy:      "snapshot",
+		CtxTags:               `["a"]`,
+		CtxAcquireReserved:    "lots",
+		CtxAPILatencyAlarmMs:  "1s",
 	} {
 		_, err := PropsFromContext(appWithContext(map[string]any{key: value}).Node(), "/bin")
 		if err == nil || !strings.Contains(err.Error(), key) {
@@ -135,11 +169,20 @@ func TestValidate(t *testing.T) {
 		"batch size":         {func(p *Props) { p.StreamBatchSize = 0 }, "StreamBatchSize"},
 		"batching window":    {func(p *Props) { p.StreamBatchingWindow = 10 * time.Minute }, "StreamBatchingWindow"},
 		"retries":            {func(p *Props) { p.StreamRetryAttempts = -2 }, "StreamRetryAttempts"},
-		"record age":         {func(p *Props) { p.StreamMaxRecordAge = 8 * 24 * time.Hour }, "StreamMaxRecordAge"},
+		"record age":         {func(p *Props) { p.StreamMaxRecordAge = 24 * time.Hour }, "StreamMaxRecordAge"},
 		"removal policy":     {func(p *Props) { p.RemovalPolicy = awscdk.RemovalPolicy_SNAPSHOT }, "RemovalPolicy"},
 		"API name":           {func(p *Props) { p.APIName = "" }, "APIName"},
 		"alarm topic ARN":    {func(p *Props) { p.AlarmTopicArn = "not-an-arn" }, `alarmTopicArn "not-an-arn"`},
 		"alarm topic queue":  {func(p *Props) { p.AlarmTopicArn = "arn:aws:sqs:us-east-1:123456789012:q" }, "not an SNS topic ARN"},
+		"stage name":         {func(p *Props) { p.StageName = "v1/live" }, `stageName "v1/live"`},
+		"table name":         {func(p *Props) { p.TableName = "rate limits" }, `tableName "rate limits"`},
+		"environment":        {func(p *Props) { p.Environment = "Prod!" }, `environment "Prod!"`},
+		"tag key":            {func(p *Props) { p.Tags = map[string]string{"aws:x": "y"} }, `tag "aws:x"`},
+		"log level":          {func(p *Props) { p.LogLevel = "VERBOSE" }, `logLevel "VERBOSE"`},
+		"log format":         {func(p *Props) { p.LogFormat = "XML" }, `logFormat "XML"`},
+		"metrics namespace":  {func(p *Props) { p.MetricsNamespace = "AWS/Lambda" }, `metricsNamespace "AWS/Lambda"`},
+		"reserved":           {func(p *Props) { p.AcquireReservedConcurrency = -1 }, "acquireReservedConcurrency -1"},
+		"latency alarm":      {func(p *Props) { p.APILatencyAlarm = time.Minute }, "APILatencyAlarm"},
 	} {
 		p := valid()
 		c.mutate(&p)

@@ -19,10 +19,16 @@ var storageDir = filepath.Join("..", "..", "shared", "storage")
 // parseStorage parses the storage package's non-test files.
 func parseStorage(t *testing.T) []*ast.File {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(storageDir, "schema.go")); err != nil {
-		t.Skipf("shared/storage/schema.go not found (%v): nothing to compare with", err)
+	return parsePackage(t, storageDir, "schema.go")
+}
+
+// parsePackage parses the non-test files of the package in dir, which must hold file.
+func parsePackage(t *testing.T, dir, file string) []*ast.File {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
+		t.Fatalf("%s not found (%v): nothing to compare with", filepath.Join(dir, file), err)
 	}
-	matches, _ := filepath.Glob(filepath.Join(storageDir, "*.go"))
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 	var files []*ast.File
 	fset := token.NewFileSet()
 	for _, m := range matches {
@@ -189,12 +195,36 @@ func TestTableSchemaMatchesStorage(t *testing.T) {
 		}
 		equal(t, "storage."+name, mine, theirs)
 	}
-	equal(t, "acquire partitions", AcquireWritablePrefixes, []string{consts["PrefixBucket"], consts["PrefixLease"]})
-	equal(t, "aggregator partitions", AggregatorWritablePrefixes, []string{consts["PrefixUsage"], consts["PrefixAgg"]})
+	equal(t, "acquire partitions", AcquireWritablePartitions, []string{consts["PrefixBucket"] + "*", consts["PrefixLease"] + "*"})
+	equal(t, "admin partitions", AdminWritablePartitions, []string{consts["PrefixEntity"] + "*", consts["PrefixResource"] + "*", consts["KeySystem"],
+		consts["PrefixAudit"] + "*"})
+	equal(t, "admin bucket cleanup", AdminBucketCleanupPartitions, []string{consts["PrefixBucket"] + "*"})
+	equal(t, "aggregator partitions", AggregatorWritablePartitions, []string{consts["PrefixUsage"] + "*"})
 
 	// The stack declares GSI1 ALL and GSI2 INCLUDE GSI2NonKeyAttributes (TestTable).
 	equal(t, "index projections in storage.TableDefinition", indexProjections(files), map[string]projection{
 		"IndexGSI1": {Type: "ProjectionTypeAll"},
 		"IndexGSI2": {Type: "ProjectionTypeInclude", NonKeyAttrs: GSI2NonKeyAttributes},
 	})
+}
+
+// TestMetricNamesMatchCode: the alarms and the dashboard read the metrics the functions write
+// (shared/metrics); a name changed on one side only would leave an alarm that never fires.
+func TestMetricNamesMatchCode(t *testing.T) {
+	consts := stringConsts(parsePackage(t, filepath.Join("..", "..", "shared", "metrics"), "metrics.go"))
+	for name, mine := range map[string]string{
+		"MetricRequests": MetricRequests, "MetricLatency": MetricLatency, "MetricClientErrors": MetricClientErrors,
+		"MetricRefusals": MetricRefusals, "MetricServerErrors": MetricServerErrors, "MetricUnavailable": MetricUnavailable,
+		"MetricDegraded": MetricDegraded, "MetricAcquires": MetricAcquires, "MetricLeaseSettles": MetricLeaseSettles,
+		"MetricRecords": MetricRecords, "MetricApplied": MetricApplied, "MetricMalformed": MetricMalformed,
+		"MetricRetried": MetricRetried, "MetricSnapshotWrites": MetricSnapshotWrites, "MetricBatchLatency": MetricBatchLatency,
+		"DefaultNamespace": DefaultProps().MetricsNamespace, "DimFunction": "FunctionName",
+	} {
+		theirs, ok := consts[name]
+		if !ok {
+			t.Errorf("metrics.%s not found: update this test and the stack together", name)
+			continue
+		}
+		equal(t, "metrics."+name, mine, theirs)
+	}
 }

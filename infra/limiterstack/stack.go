@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -47,16 +49,6 @@ const (
 // to the acquire path.
 var GSI2NonKeyAttributes = []string{"entity_id", "resource", "window", "window_start", "counters", "acquires"}
 
-// Partition-key prefixes each function may write (see docs/design.md): IAM's
-// dynamodb:LeadingKeys condition can restrict by partition key only, and the key layout puts
-// each writer's items in partitions of their own.
-var (
-	// AcquireWritablePrefixes are bucket and lease partitions.
-	AcquireWritablePrefixes = []string{"B#", "LEASE#"}
-	// AggregatorWritablePrefixes are usage snapshot and aggregator state partitions.
-	AggregatorWritablePrefixes = []string{"U#", "AGG#"}
-)
-
 // BucketKeyPrefix is the partition-key prefix of bucket items, the only items whose changes the
 // aggregator consumes.
 const BucketKeyPrefix = "B#"
@@ -79,11 +71,20 @@ type LimiterStack struct {
 	API awsapigatewayv2.HttpApi
 	// Stage is the API's $default stage (throttling and access logs).
 	Stage awsapigatewayv2.HttpStage
-	// InvokeAcquirePolicy allows lambda:InvokeFunction on the acquire function only; attach it to
-	// the roles of other functions that call the limiter Lambda-to-Lambda.
-	InvokeAcquirePolicy awsiam.ManagedPolicy
+	// AcquireCallerPolicy allows calling the acquire function and nothing else: execute-api:Invoke
+	// on the acquire routes of the API, and lambda:InvokeFunction on the function. Attach it to
+	// the roles of the limiter's callers.
+	AcquireCallerPolicy awsiam.ManagedPolicy
+	// AdminPolicy allows execute-api:Invoke on the admin routes (entities, limits, usage).
+	AdminPolicy awsiam.ManagedPolicy
+	// ForbiddenMetric counts the API's 403 answers (IAM refused the caller), from its access logs.
+	ForbiddenMetric awscloudwatch.Metric
+	// Dashboard is the stack's CloudWatch dashboard.
+	Dashboard awscloudwatch.Dashboard
 	// DeadLetterQueue receives the stream positions of batches the aggregator gave up on.
 	DeadLetterQueue awssqs.Queue
+	// StreamMapping is the aggregator's event source mapping on the table's stream.
+	StreamMapping awslambda.EventSourceMapping
 	// Alarms maps an alarm's id (see alarms.go) to the alarm; empty when Props.Alarms is false.
 	Alarms map[string]awscloudwatch.Alarm
 }
@@ -98,6 +99,9 @@ func New(scope constructs.Construct, id string, props Props) (*LimiterStack, err
 	if sp.Description == nil {
 		sp.Description = jsii.String("zae-limiter: token-bucket rate limiter on DynamoDB (acquire/admin API, stream aggregator)")
 	}
+	if sp.TerminationProtection == nil {
+		sp.TerminationProtection = jsii.Bool(props.TerminationProtection)
+	}
 	s := &LimiterStack{
 		Stack:     awscdk.NewStack(scope, jsii.String(id), &sp),
 		Props:     props,
@@ -106,14 +110,28 @@ func New(scope constructs.Construct, id string, props Props) (*LimiterStack, err
 		LogGroups: map[string]awslogs.LogGroup{},
 		Alarms:    map[string]awscloudwatch.Alarm{},
 	}
+	tags := awscdk.Tags_Of(s.Stack)
+	// Dashboards take no tags in the CloudFormation schema cfn-lint checks against.
+	tagProps := &awscdk.TagProps{ExcludeResourceTypes: jsii.Strings("AWS::CloudWatch::Dashboard")}
+	tags.Add(jsii.String("Project"), jsii.String("zae-limiter"), tagProps)
+	tags.Add(jsii.String("Environment"), jsii.String(props.Environment), tagProps)
+	keys := make([]string, 0, len(props.Tags))
+	for k := range props.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // a fixed order: the template must not change between runs
+	for _, k := range keys {
+		tags.Add(jsii.String(k), jsii.String(props.Tags[k]), tagProps)
+	}
 	s.addTable()
 	s.addFunctions()
 	s.addAggregatorStream()
 	s.addAPI()
-	s.addInvokePolicy()
+	s.addCallerPolicies()
 	if props.Alarms {
 		s.addAlarms()
 	}
+	s.addDashboard()
 	s.addOutputs()
 	s.addNagSuppressions()
 	return s, nil
@@ -210,8 +228,9 @@ func (s *LimiterStack) addFunctions() {
 	}
 	for _, spec := range specs {
 		env := map[string]*string{
-			"TABLE_NAME": s.Table.TableName(),
-			"LOG_LEVEL":  jsii.String(p.LogLevel),
+			"TABLE_NAME":        s.Table.TableName(),
+			"LOG_LEVEL":         jsii.String(p.LogLevel),
+			"METRICS_NAMESPACE": jsii.String(p.MetricsNamespace),
 		}
 		for k, v := range spec.env {
 			env[k] = jsii.String(v)
@@ -234,7 +253,7 @@ func (s *LimiterStack) addFunctions() {
 			Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
 			Resources: jsii.Strings(*logGroup.LogGroupArn()),
 		}))
-		fn := awslambda.NewFunction(s.Stack, jsii.String(spec.id+"Function"), &awslambda.FunctionProps{
+		props := &awslambda.FunctionProps{
 			Description: jsii.String(spec.description),
 			// A custom runtime running the bootstrap built by `make build`
 			// (GOOS=linux GOARCH=arm64 CGO_ENABLED=0 -tags lambda.norpc).
@@ -248,7 +267,24 @@ func (s *LimiterStack) addFunctions() {
 			Role:         role,
 			LogGroup:     logGroup,
 			Tracing:      tracing,
-		})
+		}
+		if p.LogFormat == "JSON" {
+			props.LoggingFormat = awslambda.LoggingFormat_JSON
+			// Lambda filters JSON lines by their "level"; an EMF metrics line has none and
+			// counts as INFO, so any level above TRACE would drop metrics. LOG_LEVEL filters
+			// the functions' own lines.
+			props.ApplicationLogLevelV2 = awslambda.ApplicationLogLevel_TRACE
+			props.SystemLogLevelV2 = awslambda.SystemLogLevel_INFO
+		}
+		if spec.name == FunctionAcquire && p.AcquireReservedConcurrency > 0 {
+			props.ReservedConcurrentExecutions = jsii.Number(float64(p.AcquireReservedConcurrency))
+		}
+		fn := awslambda.NewFunction(s.Stack, jsii.String(spec.id+"Function"), props)
+		// CDK makes the function depend on its role and on the role's policy; the role is
+		// already a dependency through Fn::GetAtt (cfn-lint W3005). Depending on the policy
+		// alone keeps the order that matters: permissions exist before the function runs.
+		fn.Node().DefaultChild().(awscdk.CfnResource).AddOverride(jsii.String("DependsOn"),
+			[]*string{s.Stack.GetLogicalId(role.Node().FindChild(jsii.String("DefaultPolicy")).Node().DefaultChild().(awscdk.CfnElement))})
 		s.Functions[spec.name] = fn
 		s.Roles[spec.name] = role
 		s.LogGroups[spec.name] = logGroup
@@ -259,7 +295,7 @@ func (s *LimiterStack) addFunctions() {
 func (s *LimiterStack) addAggregatorStream() {
 	p := s.Props
 	// The DLQ receives the stream position (shard, sequence numbers) of a batch the aggregator
-	// gave up on, not the records: replay within the stream's 24 h retention.
+	// gave up on, not the records; docs/deploy.md has the runbook.
 	s.DeadLetterQueue = awssqs.NewQueue(s.Stack, jsii.String("AggregatorDLQ"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
@@ -269,14 +305,16 @@ func (s *LimiterStack) addAggregatorStream() {
 	fn := s.Functions[FunctionAggregator]
 	// An explicit event source mapping rather than awslambdaeventsources.DynamoEventSource:
 	// that one grants dynamodb:ListStreams on "*", and the role here is scoped to the stream.
-	fn.AddEventSourceMapping(jsii.String("TableStream"), &awslambda.EventSourceMappingOptions{
+	opts := &awslambda.EventSourceMappingOptions{
 		EventSourceArn:   s.Table.TableStreamArn(),
 		StartingPosition: awslambda.StartingPosition_TRIM_HORIZON,
-		// Only bucket changes carry usage; entity, limit, lease and snapshot writes (including
-		// the aggregator's own) are filtered out before they cost an invocation.
+		// Only inserts and updates of bucket items carry usage: a REMOVE (entity deleted, TTL)
+		// consumes nothing and the aggregator skips it, and entity, limit, lease and snapshot
+		// writes (including the aggregator's own) carry none; they are filtered out before they
+		// cost an invocation.
 		Filters: &[]*map[string]interface{}{
 			awslambda.FilterCriteria_Filter(&map[string]interface{}{
-				"eventName": awslambda.FilterRule_Or(jsii.String("INSERT"), jsii.String("MODIFY"), jsii.String("REMOVE")),
+				"eventName": awslambda.FilterRule_Or(jsii.String("INSERT"), jsii.String("MODIFY")),
 				"dynamodb": map[string]interface{}{
 					"Keys": map[string]interface{}{
 						AttrPK: map[string]interface{}{"S": awslambda.FilterRule_BeginsWith(jsii.String(BucketKeyPrefix))},
@@ -291,10 +329,22 @@ func (s *LimiterStack) addAggregatorStream() {
 		// good records are not retried.
 		BisectBatchOnError:      jsii.Bool(true),
 		ReportBatchItemFailures: jsii.Bool(true),
-		RetryAttempts:           jsii.Number(float64(p.StreamRetryAttempts)),
-		MaxRecordAge:            awscdk.Duration_Seconds(jsii.Number(p.StreamMaxRecordAge.Seconds())),
-		OnFailure:               awslambdaeventsources.NewSqsDlq(s.DeadLetterQueue),
-	})
+		// Snapshot writes are idempotent (shared/usage: agg_seq), so retrying costs nothing but
+		// time: a failing batch is retried until its records are StreamMaxRecordAge old, and
+		// only then does its position go to the DLQ.
+		MaxRecordAge: awscdk.Duration_Seconds(jsii.Number(p.StreamMaxRecordAge.Seconds())),
+		OnFailure:    awslambdaeventsources.NewSqsDlq(s.DeadLetterQueue),
+	}
+	if p.StreamRetryAttempts >= 0 {
+		opts.RetryAttempts = jsii.Number(float64(p.StreamRetryAttempts))
+	}
+	s.StreamMapping = fn.AddEventSourceMapping(jsii.String("TableStream"), opts)
+	if p.StreamRetryAttempts < 0 {
+		// CDK accepts 0..10000 only; -1 (retry until the record's maximum age) is said
+		// explicitly in the template rather than left to the service default.
+		s.StreamMapping.Node().DefaultChild().(awscdk.CfnResource).AddPropertyOverride(
+			jsii.String("MaximumRetryAttempts"), jsii.Number(-1))
+	}
 }
 
 // Route is one route of the HTTP API.
@@ -343,6 +393,7 @@ func (a *accessLogSettings) Format() awsapigateway.AccessLogFormat { return a.fo
 // AccessLogFields are the JSON access log fields and the HTTP API context variables they hold.
 // The caller's identity (IAM) is there because IAM authorization is the API's only gate.
 var AccessLogFields = map[string]string{
+	"apiId":              "$context.apiId",
 	"requestId":          "$context.requestId",
 	"requestTime":        "$context.requestTime",
 	"ip":                 "$context.identity.sourceIp",
@@ -382,7 +433,7 @@ func (s *LimiterStack) addAPI() {
 		panic(err) // a map of strings always marshals
 	}
 	s.Stage = s.API.AddStage(jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageOptions{
-		StageName:  jsii.String("$default"),
+		StageName:  jsii.String(p.StageName),
 		AutoDeploy: jsii.Bool(true),
 		Throttle: &awsapigatewayv2.ThrottleSettings{
 			RateLimit:  jsii.Number(float64(p.ThrottleRateLimit)),
@@ -405,6 +456,24 @@ func (s *LimiterStack) addAPI() {
 				ScopePermissionToRoute: jsii.Bool(false),
 			})
 	}
+	// 403s never reach a function (API Gateway refuses the signature or the caller's IAM
+	// permissions): count them from the access logs, per API.
+	awslogs.NewMetricFilter(s.Stack, jsii.String("ApiForbiddenFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        accessLogs,
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.status"), jsii.String("="), jsii.String("403")),
+		MetricNamespace: jsii.String(p.MetricsNamespace),
+		MetricName:      jsii.String(MetricForbidden),
+		MetricValue:     jsii.String("1"),
+		Dimensions:      &map[string]*string{"ApiId": jsii.String("$.apiId")},
+		Unit:            awscloudwatch.Unit_COUNT,
+	})
+	s.ForbiddenMetric = awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String(p.MetricsNamespace),
+		MetricName:    jsii.String(MetricForbidden),
+		DimensionsMap: &map[string]*string{"ApiId": s.API.ApiId()},
+		Statistic:     jsii.String("Sum"),
+		Period:        awscdk.Duration_Minutes(jsii.Number(5)),
+	})
 	iamAuth := awsapigatewayv2authorizers.NewHttpIamAuthorizer()
 	for _, r := range Routes() {
 		s.API.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
@@ -417,14 +486,57 @@ func (s *LimiterStack) addAPI() {
 	}
 }
 
-func (s *LimiterStack) addInvokePolicy() {
-	s.InvokeAcquirePolicy = awsiam.NewManagedPolicy(s.Stack, jsii.String("InvokeAcquirePolicy"), &awsiam.ManagedPolicyProps{
-		Description: jsii.String("Allows invoking the zae-limiter acquire function (Lambda-to-Lambda) and nothing else"),
+// executeAPIPath turns a route's path into the path of an execute-api ARN: each {param} or
+// {proxy+} segment becomes *, which matches any segment(s) of a concrete request.
+func executeAPIPath(path string) string {
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if strings.HasPrefix(seg, "{") {
+			segs[i] = "*"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// routeARNs returns the execute-api ARNs of fn's routes on the stack's stage.
+func (s *LimiterStack) routeARNs(fn string) []string {
+	var arns []string
+	for _, r := range Routes() {
+		if r.Function != fn {
+			continue
+		}
+		method := string(r.Method)
+		if r.Method == awsapigatewayv2.HttpMethod_ANY {
+			method = "*"
+		}
+		arns = append(arns, *s.API.ArnForExecuteApi(jsii.String(method), jsii.String(executeAPIPath(r.Path)), jsii.String(s.Props.StageName)))
+	}
+	return arns
+}
+
+func (s *LimiterStack) addCallerPolicies() {
+	s.AcquireCallerPolicy = awsiam.NewManagedPolicy(s.Stack, jsii.String("AcquireCallerPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Allows calling the zae-limiter acquire API (SigV4) and invoking its function (Lambda-to-Lambda), nothing else"),
 		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("CallAcquireRoutes"),
+				Actions:   jsii.Strings("execute-api:Invoke"),
+				Resources: jsii.Strings(s.routeARNs(FunctionAcquire)...),
+			}),
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:       jsii.String("InvokeAcquireFunction"),
 				Actions:   jsii.Strings("lambda:InvokeFunction"),
 				Resources: jsii.Strings(*s.Functions[FunctionAcquire].FunctionArn()),
+			}),
+		},
+	})
+	s.AdminPolicy = awsiam.NewManagedPolicy(s.Stack, jsii.String("AdminPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Allows calling the zae-limiter admin API (entities, stored limits, usage) with SigV4"),
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("CallAdminRoutes"),
+				Actions:   jsii.Strings("execute-api:Invoke"),
+				Resources: jsii.Strings(s.routeARNs(FunctionAdmin)...),
 			}),
 		},
 	})
@@ -438,13 +550,20 @@ func (s *LimiterStack) addOutputs() {
 		})
 	}
 	out("ApiUrl", "Base URL of the HTTP API (SigV4-signed requests, service execute-api)", s.Stage.Url())
+	out("ApiId", "HTTP API id (execute-api ARNs, API Gateway metrics)", s.API.ApiId())
 	out("TableName", "DynamoDB table name", s.Table.TableName())
+	out("TableArn", "DynamoDB table ARN", s.Table.TableArn())
 	out("TableStreamArn", "DynamoDB stream ARN (consumed by the aggregator)", s.Table.TableStreamArn())
 	out("AcquireFunctionArn", "Acquire function ARN (Lambda-to-Lambda calls)", s.Functions[FunctionAcquire].FunctionArn())
 	out("AdminFunctionArn", "Admin function ARN", s.Functions[FunctionAdmin].FunctionArn())
 	out("AggregatorFunctionArn", "Aggregator function ARN", s.Functions[FunctionAggregator].FunctionArn())
-	out("InvokeAcquirePolicyArn", "Managed policy allowing lambda:InvokeFunction on the acquire function", s.InvokeAcquirePolicy.ManagedPolicyArn())
-	out("AggregatorDLQUrl", "Dead-letter queue of the aggregator's stream mapping", s.DeadLetterQueue.QueueUrl())
+	out("AcquireCallerPolicyArn", "Managed policy for callers: the acquire routes (execute-api:Invoke) and lambda:InvokeFunction on the acquire function", s.AcquireCallerPolicy.ManagedPolicyArn())
+	out("AdminPolicyArn", "Managed policy for administrators: the admin routes (execute-api:Invoke)", s.AdminPolicy.ManagedPolicyArn())
+	out("AggregatorDLQUrl", "Dead-letter queue of the aggregator's stream mapping (see docs/deploy.md)", s.DeadLetterQueue.QueueUrl())
+	out("DashboardUrl", "CloudWatch dashboard of the limiter", awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://console.aws.amazon.com/cloudwatch/home?region="), awscdk.Aws_REGION(),
+		jsii.String("#dashboards:name="), s.Dashboard.DashboardName(),
+	}))
 }
 
 // alarmTopic returns the topic alarms notify, or nil.

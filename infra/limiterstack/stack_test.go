@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -71,9 +72,9 @@ func TestFunctions(t *testing.T) {
 		memory, timeout float64
 		env             map[string]any
 	}{
-		FunctionAcquire:    {256, 10, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO"}},
-		FunctionAdmin:      {256, 15, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO"}},
-		FunctionAggregator: {256, 60, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "SNAPSHOT_RETENTION_DAYS": "90"}},
+		FunctionAcquire:    {256, 10, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "ZaeLimiter"}},
+		FunctionAdmin:      {256, 15, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "ZaeLimiter"}},
+		FunctionAggregator: {256, 60, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "ZaeLimiter", "SNAPSHOT_RETENTION_DAYS": "90"}},
 	}
 	for _, name := range FunctionNames {
 		t.Run(name, func(t *testing.T) {
@@ -87,7 +88,12 @@ func TestFunctions(t *testing.T) {
 			equal(t, "Timeout", p["Timeout"], w.timeout)
 			equal(t, "Environment", p["Environment"], map[string]any{"Variables": w.env})
 			equal(t, "Role", p["Role"], getAtt(f.id(f.stack.Roles[name]), "Arn"))
-			equal(t, "LoggingConfig", p["LoggingConfig"], map[string]any{"LogGroup": ref(f.id(f.stack.LogGroups[name]))})
+			// JSON platform lines; Lambda never drops an application line (EMF lines have no level).
+			equal(t, "LoggingConfig", p["LoggingConfig"], map[string]any{"LogGroup": ref(f.id(f.stack.LogGroups[name])),
+				"LogFormat": "JSON", "ApplicationLogLevel": "TRACE", "SystemLogLevel": "INFO"})
+			if rc, ok := p["ReservedConcurrentExecutions"]; ok {
+				t.Errorf("reserved concurrency by default: %v", rc)
+			}
 			if tc, ok := p["TracingConfig"]; ok {
 				t.Errorf("tracing is on by default: %v", tc)
 			}
@@ -234,8 +240,8 @@ func TestAggregatorEventSource(t *testing.T) {
 		equal(t, "BatchSize", p["BatchSize"], 100.0)
 		equal(t, "MaximumBatchingWindowInSeconds", p["MaximumBatchingWindowInSeconds"], 5.0)
 		equal(t, "BisectBatchOnFunctionError", p["BisectBatchOnFunctionError"], true)
-		equal(t, "MaximumRetryAttempts", p["MaximumRetryAttempts"], 5.0)
-		equal(t, "MaximumRecordAgeInSeconds", p["MaximumRecordAgeInSeconds"], 21600.0)
+		equal(t, "MaximumRetryAttempts", p["MaximumRetryAttempts"], -1.0)
+		equal(t, "MaximumRecordAgeInSeconds", p["MaximumRecordAgeInSeconds"], 64800.0)
 		equal(t, "FunctionResponseTypes", p["FunctionResponseTypes"], anys("ReportBatchItemFailures"))
 		equal(t, "DestinationConfig", p["DestinationConfig"], map[string]any{
 			"OnFailure": map[string]any{"Destination": getAtt(dlqID, "Arn")},
@@ -249,7 +255,7 @@ func TestAggregatorEventSource(t *testing.T) {
 			t.Fatalf("filter pattern: %v", err)
 		}
 		equal(t, "filter pattern", pattern, map[string]any{
-			"eventName": anys("INSERT", "MODIFY", "REMOVE"),
+			"eventName": anys("INSERT", "MODIFY"),
 			"dynamodb": map[string]any{"Keys": map[string]any{"PK": map[string]any{
 				"S": []any{map[string]any{"prefix": "B#"}},
 			}}},
@@ -259,7 +265,7 @@ func TestAggregatorEventSource(t *testing.T) {
 		f.tmpl.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), &map[string]any{
 			"FilterCriteria": map[string]any{"Filters": []any{map[string]any{
 				"Pattern": assertions.Match_SerializedJson(&map[string]any{
-					"eventName": anys("INSERT", "MODIFY", "REMOVE"),
+					"eventName": anys("INSERT", "MODIFY"),
 					"dynamodb":  map[string]any{"Keys": map[string]any{"PK": map[string]any{"S": []any{map[string]any{"prefix": "B#"}}}}},
 				}),
 			}}},
@@ -294,22 +300,44 @@ func jsonEqual(a, b any) bool {
 	return string(x) == string(y)
 }
 
-func TestInvokeAcquirePolicy(t *testing.T) {
+func TestCallerPolicies(t *testing.T) {
 	f := defaultStack(t)
-	id := f.id(f.stack.InvokeAcquirePolicy)
-	p := f.props(t, id)
-	equal(t, "statements", p["PolicyDocument"].(map[string]any)["Statement"], []any{map[string]any{
-		"Sid":      "InvokeAcquireFunction",
-		"Effect":   "Allow",
-		"Action":   "lambda:InvokeFunction",
-		"Resource": getAtt(f.id(f.stack.Functions[FunctionAcquire]), "Arn"),
-	}})
-	for _, k := range []string{"Roles", "Users", "Groups"} {
-		if v, ok := p[k]; ok {
-			t.Errorf("the invoke policy is attached (%s: %v); callers attach it", k, v)
+	apiID := f.id(f.stack.API)
+	route := func(method, path string) any {
+		return join("arn:", ref("AWS::Partition"), ":execute-api:", ref("AWS::Region"), ":", ref("AWS::AccountId"), ":", ref(apiID), "/$default/"+method+path)
+	}
+	stmt := func(sid, action string, resources ...any) any {
+		var res any = resources
+		if len(resources) == 1 {
+			res = resources[0]
+		}
+		return map[string]any{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": res}
+	}
+	for _, c := range []struct {
+		policy constructs.IConstruct
+		want   []any
+	}{
+		{f.stack.AcquireCallerPolicy, []any{
+			stmt("CallAcquireRoutes", "execute-api:Invoke", route("POST", "/v1/acquire"), route("POST", "/v1/leases/*/*"),
+				route("POST", "/v1/available"), route("POST", "/v1/time-until-available")),
+			stmt("InvokeAcquireFunction", "lambda:InvokeFunction", getAtt(f.id(f.stack.Functions[FunctionAcquire]), "Arn")),
+		}},
+		{f.stack.AdminPolicy, []any{
+			stmt("CallAdminRoutes", "execute-api:Invoke",
+				route("*", "/v1/entities"), route("*", "/v1/entities/*"), route("*", "/v1/resources"),
+				route("*", "/v1/resources/*"), route("*", "/v1/system"), route("*", "/v1/system/*")),
+		}},
+	} {
+		id := f.id(c.policy)
+		p := f.props(t, id)
+		equal(t, id+" statements", p["PolicyDocument"].(map[string]any)["Statement"], c.want)
+		for _, k := range []string{"Roles", "Users", "Groups"} {
+			if v, ok := p[k]; ok {
+				t.Errorf("%s is attached (%s: %v); callers attach it", id, k, v)
+			}
 		}
 	}
-	equal(t, "managed policies", len(f.resources("AWS::IAM::ManagedPolicy")), 1)
+	equal(t, "managed policies", len(f.resources("AWS::IAM::ManagedPolicy")), 2)
 }
 
 func TestOutputs(t *testing.T) {
@@ -325,15 +353,22 @@ func TestOutputs(t *testing.T) {
 	}
 	fn := func(name string) any { return getAtt(f.id(f.stack.Functions[name]), "Arn") }
 	tableID := f.id(f.stack.Table)
+	apiID := f.id(f.stack.API)
+	equal(t, "ApiId", value("ApiId"), ref(apiID))
 	equal(t, "TableName", value("TableName"), ref(tableID))
+	equal(t, "TableArn", value("TableArn"), getAtt(tableID, "Arn"))
 	equal(t, "TableStreamArn", value("TableStreamArn"), getAtt(tableID, "StreamArn"))
 	equal(t, "AcquireFunctionArn", value("AcquireFunctionArn"), fn(FunctionAcquire))
 	equal(t, "AdminFunctionArn", value("AdminFunctionArn"), fn(FunctionAdmin))
 	equal(t, "AggregatorFunctionArn", value("AggregatorFunctionArn"), fn(FunctionAggregator))
-	equal(t, "InvokeAcquirePolicyArn", value("InvokeAcquirePolicyArn"), ref(f.id(f.stack.InvokeAcquirePolicy)))
+	equal(t, "AcquireCallerPolicyArn", value("AcquireCallerPolicyArn"), ref(f.id(f.stack.AcquireCallerPolicy)))
+	equal(t, "AdminPolicyArn", value("AdminPolicyArn"), ref(f.id(f.stack.AdminPolicy)))
 	equal(t, "AggregatorDLQUrl", value("AggregatorDLQUrl"), ref(f.id(f.stack.DeadLetterQueue)))
-	equal(t, "ApiUrl", value("ApiUrl"), join("https://", ref(f.id(f.stack.API)), ".execute-api.",
+	equal(t, "ApiUrl", value("ApiUrl"), join("https://", ref(apiID), ".execute-api.",
 		ref("AWS::Region"), ".", ref("AWS::URLSuffix"), "/"))
+	equal(t, "DashboardUrl", value("DashboardUrl"), join("https://console.aws.amazon.com/cloudwatch/home?region=",
+		ref("AWS::Region"), "#dashboards:name=", ref(f.id(f.stack.Dashboard))))
+	equal(t, "output count", len(outputs), 12)
 	check(t, "HasOutput", func() {
 		f.tmpl.HasOutput(jsii.String("TableName"), &map[string]any{"Value": ref(tableID)})
 	})
@@ -364,6 +399,28 @@ func TestCustomSettings(t *testing.T) {
 		equal(t, id+" DeletionPolicy", g["DeletionPolicy"], "Delete")
 	}
 	equal(t, "DLQ DeletionPolicy", f.resource(t, f.id(f.stack.DeadLetterQueue))["DeletionPolicy"], "Delete")
+	equal(t, "termination protection", *f.stack.TerminationProtection(), true)
+	equal(t, "table tags", tp["Tags"], []any{
+		map[string]any{"Key": "Environment", "Value": "production"},
+		map[string]any{"Key": "Project", "Value": "zae-limiter"},
+		map[string]any{"Key": "team", "Value": "limits"},
+	})
+	equal(t, "stage name", f.props(t, f.id(f.stack.Stage))["StageName"], "live")
+	acq := f.props(t, f.id(f.stack.Functions[FunctionAcquire]))
+	equal(t, "acquire reserved concurrency", acq["ReservedConcurrentExecutions"], 100.0)
+	equal(t, "text logs", acq["LoggingConfig"], map[string]any{"LogGroup": ref(f.id(f.stack.LogGroups[FunctionAcquire]))})
+	equal(t, "metrics namespace", acq["Environment"].(map[string]any)["Variables"].(map[string]any)["METRICS_NAMESPACE"], "Limits/Custom")
+	if _, ok := f.props(t, f.id(f.stack.Functions[FunctionAdmin]))["ReservedConcurrentExecutions"]; ok {
+		t.Error("the admin function has reserved concurrency")
+	}
+	// The caller policy names the live stage.
+	stmts := f.props(t, f.id(f.stack.AcquireCallerPolicy))["PolicyDocument"].(map[string]any)["Statement"]
+	if raw, _ := json.Marshal(stmts); !strings.Contains(string(raw), "/live/POST/v1/acquire") {
+		t.Errorf("caller policy does not name the live stage: %s", raw)
+	}
+	if d := defaultStack(t); *d.stack.TerminationProtection() {
+		t.Error("termination protection on for a dev stack")
+	}
 	equal(t, "throttling", f.props(t, f.id(f.stack.Stage))["DefaultRouteSettings"], map[string]any{
 		"ThrottlingRateLimit": 50.0, "ThrottlingBurstLimit": 100.0,
 	})
@@ -377,6 +434,42 @@ func TestCustomSettings(t *testing.T) {
 		}
 		if !xray {
 			t.Errorf("%s role: no X-Ray statement with tracing on", name)
+		}
+	}
+}
+
+// The access logs feed a 403 metric per API; the dashboard shows every alarm and graph.
+func TestForbiddenMetricAndDashboard(t *testing.T) {
+	f := defaultStack(t)
+	filters := f.resources("AWS::Logs::MetricFilter")
+	equal(t, "metric filters", len(filters), 1)
+	for _, mf := range filters {
+		p := mf["Properties"].(map[string]any)
+		equal(t, "LogGroupName", p["LogGroupName"], ref(f.id(f.stack.LogGroups["api"])))
+		equal(t, "FilterPattern", p["FilterPattern"], `{ $.status = "403" }`)
+		equal(t, "MetricTransformations", p["MetricTransformations"], []any{map[string]any{
+			"MetricNamespace": "ZaeLimiter", "MetricName": "ApiForbidden", "MetricValue": "1", "Unit": "Count",
+			"Dimensions": []any{map[string]any{"Key": "ApiId", "Value": "$.apiId"}},
+		}})
+	}
+	equal(t, "access log apiId", AccessLogFields["apiId"], "$context.apiId")
+
+	dashboards := f.resources("AWS::CloudWatch::Dashboard")
+	equal(t, "dashboards", len(dashboards), 1)
+	for _, d := range dashboards {
+		body, err := json.Marshal(d["Properties"].(map[string]any)["DashboardBody"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, title := range DashboardTitles() {
+			if !strings.Contains(string(body), title) {
+				t.Errorf("dashboard has no graph %q", title)
+			}
+		}
+		for _, id := range AlarmIDs() {
+			if !strings.Contains(string(body), `"`+f.id(f.stack.Alarms[id])+`"`) {
+				t.Errorf("dashboard's alarm widget lacks %s", id)
+			}
 		}
 	}
 }

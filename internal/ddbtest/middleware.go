@@ -4,10 +4,16 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -160,21 +166,44 @@ func (m *Meter) Reset() {
 // ErrInjected is the error Faults returns by default.
 var ErrInjected = errors.New("ddbtest: injected fault")
 
-// Faults fails chosen DynamoDB calls before they are sent. Rules are matched by operation name
-// ("" matches every operation) and consumed in order.
+// Conflict returns the error DynamoDB gives a transaction cancelled because another request was
+// changing one of its items (one TransactionConflict reason per item), as the SDK decodes it.
+func Conflict(items int) error {
+	reasons := make([]types.CancellationReason, items)
+	for i := range reasons {
+		reasons[i] = types.CancellationReason{Code: aws.String("TransactionConflict")}
+	}
+	return &types.TransactionCanceledException{Message: aws.String("Transaction cancelled: TransactionConflict"), CancellationReasons: reasons}
+}
+
+// Throttled returns the error DynamoDB gives a request over the table's throughput; the SDK
+// retries it within its budget.
+func Throttled() error {
+	return &types.ProvisionedThroughputExceededException{Message: aws.String("ddbtest: injected throttling")}
+}
+
+// Faults injects failures into chosen DynamoDB calls. Rules are matched by operation name ("" matches
+// every operation) and consumed in order; each call takes the first rule that matches.
+//
+// Fail rules act before the SDK's retry loop: the call fails once with the error, unretried.
+// Wire rules (LoseResponse, FailAttempts) act on each attempt the SDK sends, after its retry
+// middleware, so the SDK retries them as it would the real fault.
 type Faults struct {
 	mu    sync.Mutex
 	rules []rule
+	wire  []rule
+	lost  int
 }
 
 type rule struct {
 	op    string
 	times int // < 0: forever
 	err   error
+	skip  int // matching calls to let through before the rule applies
 }
 
 // Fail makes the next n calls of op (every operation when op is "") fail with err (ErrInjected
-// when nil); n < 0 means until Clear.
+// when nil) before they are sent; n < 0 means until Clear.
 func (f *Faults) Fail(op string, n int, err error) {
 	if err == nil {
 		err = ErrInjected
@@ -184,41 +213,129 @@ func (f *Faults) Fail(op string, n int, err error) {
 	f.rules = append(f.rules, rule{op: op, times: n, err: err})
 }
 
+// LoseResponse makes the next n attempts of op reach DynamoDB, which applies them (or refuses
+// them: an error answer is lost too), and then lose their responses: the SDK sees a
+// *ResponseLost{Resend: true} and, when it has attempts left, sends the same request again.
+// Unlike Network.LoseResponse it acts on each attempt inside the SDK's retry loop, so one call
+// can lose several answers in a row. n < 0 means until Clear.
+func (f *Faults) LoseResponse(op string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.wire = append(f.wire, rule{op: op, times: n})
+}
+
+// LoseResponseAfter is LoseResponse for the attempts of op after the next skip ones.
+func (f *Faults) LoseResponseAfter(op string, skip, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.wire = append(f.wire, rule{op: op, times: n, skip: skip})
+}
+
+// FailAttempts makes the next n attempts of op fail with err without reaching DynamoDB, inside
+// the SDK's retry loop: a retryable err (Throttled) is retried by the SDK within its budget, as
+// the real error would be. n < 0 means until Clear.
+func (f *Faults) FailAttempts(op string, n int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.wire = append(f.wire, rule{op: op, times: n, err: err})
+}
+
+// Lost returns how many responses LoseResponse has dropped.
+func (f *Faults) Lost() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lost
+}
+
 // Clear removes every rule.
 func (f *Faults) Clear() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rules = nil
+	f.rules, f.wire = nil, nil
+}
+
+// match returns the first applicable rule of rules for op, consuming one use of it.
+func match(rules []rule, op string) (rule, bool) {
+	for i := range rules {
+		r := &rules[i]
+		if r.times == 0 || (r.op != "" && r.op != op) {
+			continue
+		}
+		if r.skip > 0 {
+			r.skip--
+			return rule{}, false
+		}
+		if r.times > 0 {
+			r.times--
+		}
+		return *r, true
+	}
+	return rule{}, false
 }
 
 func (f *Faults) next(op string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for i := range f.rules {
-		r := &f.rules[i]
-		if r.times == 0 || (r.op != "" && r.op != op) {
-			continue
-		}
-		if r.times > 0 {
-			r.times--
-		}
-		return r.err
+	r, ok := match(f.rules, op)
+	if !ok {
+		return nil
 	}
-	return nil
+	return r.err
 }
 
-// Option installs the faults on a client. Injected errors are not retried by the SDK: set
-// o.RetryMaxAttempts yourself if a test needs retries of them.
+func (f *Faults) nextWire(op string) (rule, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return match(f.wire, op)
+}
+
+// Option installs the faults on a client. Fail's errors are not retried by the SDK; wire faults
+// are retried as the SDK's retryer decides (see FastRetries for tests that want retries).
 func (f *Faults) Option() func(*dynamodb.Options) {
 	return func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("ddbtestFaults",
+			if err := st.Initialize.Add(middleware.InitializeMiddlewareFunc("ddbtestFaults",
 				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 					if err := f.next(awsmiddleware.GetOperationName(ctx)); err != nil {
 						return middleware.InitializeOutput{}, middleware.Metadata{}, err
 					}
 					return next.HandleInitialize(ctx, in)
-				}), middleware.Before)
+				}), middleware.Before); err != nil {
+				return err
+			}
+			wire := middleware.FinalizeMiddlewareFunc("ddbtestWireFaults",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					op := awsmiddleware.GetOperationName(ctx)
+					r, ok := f.nextWire(op)
+					if !ok {
+						return next.HandleFinalize(ctx, in)
+					}
+					if r.err != nil {
+						return middleware.FinalizeOutput{}, middleware.Metadata{}, r.err
+					}
+					out, md, err := next.HandleFinalize(ctx, in)
+					var api smithy.APIError
+					if err != nil && !errors.As(err, &api) {
+						return out, md, err // it never reached DynamoDB: nothing to lose
+					}
+					f.mu.Lock()
+					f.lost++
+					f.mu.Unlock()
+					return middleware.FinalizeOutput{}, md, &ResponseLost{Resend: true}
+				})
+			return st.Finalize.Insert(wire, "Retry", middleware.After)
+		})
+	}
+}
+
+// FastRetries gives a client the SDK's standard retryer with n attempts, no backoff delay and no
+// retry quota, so tests of retried faults run without waiting.
+func FastRetries(n int) func(*dynamodb.Options) {
+	return func(o *dynamodb.Options) {
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = n
+			so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+			so.RateLimiter = ratelimit.None
 		})
 	}
 }

@@ -9,6 +9,10 @@
 // request into the limiter's types, call the limiter, and encode what it returned. Nothing
 // here reads or writes DynamoDB.
 //
+// Router.Observe hooks every served request; MetricsObserver turns it into one CloudWatch EMF
+// line per request (package metrics): requests, latency, 4xx, 429, 5xx, 503, fail-open grants
+// and the route's own counter.
+//
 // Go callers use package client, which speaks this contract over HTTP or Lambda Invoke with
 // the same wire types.
 package httpapi

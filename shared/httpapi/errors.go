@@ -29,7 +29,12 @@ const (
 	CodeHasChildren        = "has_children"        // 409: delete the children first
 	CodeParentImmutable    = "parent_immutable"    // 409: an entity's parent cannot change
 	CodeLimitsNotFound     = "limits_not_found"    // 404: nothing stored for the scope
+	CodeContended          = "contended"           // 429: a hot item lost every race; nothing written, retry
 )
+
+// DegradedUnavailable is AcquireResponse.DegradedReason for a lease granted because DynamoDB
+// was unreachable or throttling.
+const DegradedUnavailable = "dynamodb_unavailable"
 
 // ErrorBody is the JSON body of every error answer except 429, whose body is the limiter's
 // RateLimitExceededError (see RateLimitExceeded).
@@ -48,6 +53,9 @@ type RateLimitExceeded struct {
 	RetryAfterSeconds float64       `json:"retry_after_seconds"`
 	RetryAfterMs      int64         `json:"retry_after_ms"`
 	Limits            []LimitStatus `json:"limits"`
+	// Contended is true for a refusal because the bucket was too busy to write: the limits may
+	// show enough tokens; retry after the wait.
+	Contended bool `json:"contended,omitempty"`
 }
 
 // RequestError is an error whose answer is already decided: a status, a code and a message.
@@ -82,6 +90,7 @@ func statusOf(err error) (status int, body ErrorBody) {
 		re  *RequestError
 		ve  *limiter.ValidationError
 		ue  *limiter.UnavailableError
+		ce  *limiter.ContendedError
 		mbe *http.MaxBytesError
 	)
 	sentinel := func(status int, code string) (int, ErrorBody) {
@@ -112,6 +121,8 @@ func statusOf(err error) (status int, body ErrorBody) {
 		return sentinel(http.StatusConflict, CodeHasChildren)
 	case errors.Is(err, limiter.ErrParentImmutable):
 		return sentinel(http.StatusConflict, CodeParentImmutable)
+	case errors.As(err, &ce):
+		return http.StatusTooManyRequests, ErrorBody{Error: CodeContended, Message: "the lease's bucket is busy; nothing was written: retry (with the same idempotency_key)"}
 	case errors.Is(err, limiter.ErrLimitsNotFound):
 		return http.StatusNotFound, ErrorBody{Error: CodeLimitsNotFound, Message: "no limits are stored for this scope"}
 	case errors.As(err, &ue), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -139,6 +150,9 @@ func ErrorResponse(err error) *Response {
 	}
 	status, body := statusOf(err)
 	r := JSON(status, body)
+	if status == http.StatusTooManyRequests {
+		r.Header["retry-after"] = "1"
+	}
 	r.Err = err
 	return r
 }

@@ -29,6 +29,9 @@ func (rt *Router) HandleEvent(ctx context.Context, e events.APIGatewayV2HTTPRequ
 	ev.Body, ev.IsBase64Encoded = e.Body, e.IsBase64Encoded
 	ev.RequestContext.Stage, ev.RequestContext.RequestID = e.RequestContext.Stage, e.RequestContext.RequestID
 	ev.RequestContext.HTTP.Method = e.RequestContext.HTTP.Method
+	if a := e.RequestContext.Authorizer; a != nil && a.IAM != nil {
+		ev.RequestContext.Authorizer = &eventAuthorizer{IAM: &eventIAM{UserARN: a.IAM.UserARN}}
+	}
 	return rt.handleEvent(ctx, &ev)
 }
 
@@ -47,13 +50,26 @@ type httpEvent struct {
 		HTTP      struct {
 			Method string `json:"method"`
 		} `json:"http"`
+		Authorizer *eventAuthorizer `json:"authorizer"`
 	} `json:"requestContext"`
 	// Action is set in a direct invocation only.
 	Action *json.RawMessage `json:"action"`
 }
 
+// eventAuthorizer is the part of an event's IAM authorizer the router reads: who signed.
+type eventAuthorizer struct {
+	IAM *eventIAM `json:"iam"`
+}
+
+type eventIAM struct {
+	UserARN string `json:"userArn"`
+}
+
 func (rt *Router) handleEvent(ctx context.Context, e *httpEvent) events.APIGatewayV2HTTPResponse {
 	req := &Request{Method: e.RequestContext.HTTP.Method, Path: e.RawPath, Header: e.Headers, RequestID: e.RequestContext.RequestID}
+	if a := e.RequestContext.Authorizer; a != nil && a.IAM != nil {
+		req.Principal = a.IAM.UserARN
+	}
 	if st := e.RequestContext.Stage; st != "" && st != "$default" && strings.HasPrefix(req.Path, "/"+st+"/") {
 		req.Path = req.Path[len(st)+1:]
 	}

@@ -54,6 +54,11 @@ func SetRateLimitHeaders(h map[string]string, statuses []limiter.LimitStatus) {
 		}
 	}
 	h["ratelimit-policy"] = policy.String()
+	for _, s := range statuses {
+		if s.Estimated {
+			return // the remaining tokens are not known: say nothing rather than overstate
+		}
+	}
 	h["ratelimit"] = state.String()
 }
 

@@ -30,6 +30,9 @@ type Request struct {
 	Body   []byte
 	// RequestID identifies the request in logs (API Gateway's id, or the Lambda request id).
 	RequestID string
+	// Principal is the IAM principal (ARN) API Gateway's IAM authorization verified, "" when
+	// the request came without one (a direct invocation, or an API without IAM auth).
+	Principal string
 
 	log    *slog.Logger // the router's
 	reqLog *slog.Logger // with the request's attributes, made on first use
@@ -60,6 +63,9 @@ type Response struct {
 	Body   []byte
 	// Err is the cause of an error answer, for the log line only; it is never sent.
 	Err error
+	// Degraded says the answer was given without the limiter's storage (a fail-open grant),
+	// for the metrics only; it is never sent as such.
+	Degraded bool
 }
 
 // JSON returns a response with status and v encoded as its JSON body.
@@ -105,6 +111,7 @@ type Router struct {
 	log     *slog.Logger
 	routes  []route
 	actions map[string]Action
+	observe Observer // nil: none
 }
 
 type route struct {
@@ -207,7 +214,11 @@ func (rt *Router) Serve(ctx context.Context, req *Request) (resp *Response) {
 			resp = ErrorResponse(fmt.Errorf("panic: %v", p))
 			req.Log().ErrorContext(ctx, "handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
-		rt.logDone(ctx, req, resp, time.Since(start))
+		d := time.Since(start)
+		rt.logDone(ctx, req, resp, d)
+		if rt.observe != nil {
+			rt.observe(ctx, req, resp, d)
+		}
 	}()
 	r, params, allow := rt.match(req.Method, req.Path)
 	if r == nil {

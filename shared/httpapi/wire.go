@@ -159,8 +159,11 @@ type AcquireResponse struct {
 	// ExpiresAt is when the lease can no longer be adjusted, committed or rolled back.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Degraded is true for a lease granted without DynamoDB (fail_open): it took nothing and is
-	// not stored, so its lease routes answer 404.
+	// not stored, so its lease routes answer 404. It is granted only when DynamoDB is
+	// unreachable or throttling past the retries (DegradedReason says so), never for contention.
 	Degraded bool `json:"degraded"`
+	// DegradedReason is "dynamodb_unavailable" for a degraded lease.
+	DegradedReason string `json:"degraded_reason,omitempty"`
 	// Committed is true for an acquire made with commit: the tokens are taken for good.
 	Committed bool `json:"committed,omitempty"`
 }
@@ -169,6 +172,10 @@ type AcquireResponse struct {
 type AdjustRequest struct {
 	// Adjust maps limit names to whole tokens to add to the lease (negative to give back).
 	Adjust map[string]int64 `json:"adjust"`
+	// IdempotencyKey makes the adjustment apply at most once to the lease: a repeat with the
+	// same key, from any caller, answers 200 and changes nothing. Without it a retried adjust
+	// counts again.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
 // Check reports whether r names at least one limit.
@@ -178,6 +185,26 @@ func (r AdjustRequest) Check() error {
 	}
 	if len(r.Adjust) > limiter.MaxLimits {
 		return invalid("adjust", "at most %d limits, got %d", limiter.MaxLimits, len(r.Adjust))
+	}
+	return checkKey(r.IdempotencyKey)
+}
+
+// SettleRequest is the optional body of POST /v1/leases/{lease_id}/commit and /rollback. Both
+// are idempotent by the lease's state (a repeat answers 200); the key is accepted so a client can
+// send one with every settling call, and is checked like an adjust's.
+type SettleRequest struct {
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Consumed (commit only) is what the lease keeps, in whole tokens by limit name: the commit
+	// first adjusts the lease to it, in the same write (limiter.Lease.Settle).
+	Consumed map[string]int64 `json:"consumed,omitempty"`
+}
+
+// Check reports whether the key is well formed.
+func (r SettleRequest) Check() error { return checkKey(r.IdempotencyKey) }
+
+func checkKey(k string) error {
+	if k != "" && (len(k) > limiter.MaxIdempotencyKeyLength || limiter.ValidateID(k) != nil) {
+		return invalid("idempotency_key", "1 to %d characters from A-Z a-z 0-9 _ . : @ / + = -", limiter.MaxIdempotencyKeyLength)
 	}
 	return nil
 }

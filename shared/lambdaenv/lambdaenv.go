@@ -1,5 +1,5 @@
 // Package lambdaenv reads what the three Lambda functions share from their environment: the
-// table, the log level and the AWS configuration.
+// table, the log level, the metrics and the AWS configuration.
 //
 // The AWS configuration comes from the environment variables Lambda sets for the function's
 // role (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION), not from the
@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/zeroae/zae-limiter-go/shared/metrics"
 )
 
 // Environment variables of the functions.
@@ -26,6 +28,8 @@ const (
 	EnvTableName        = "TABLE_NAME"                // the limiter's table (required)
 	EnvLogLevel         = "LOG_LEVEL"                 // DEBUG, INFO (default), WARN or ERROR
 	EnvDynamoDBEndpoint = "AWS_ENDPOINT_URL_DYNAMODB" // another DynamoDB endpoint, such as DynamoDB Local
+	EnvFunctionName     = "AWS_LAMBDA_FUNCTION_NAME"  // set by Lambda: the metrics' FunctionName dimension
+	EnvMetricsNamespace = "METRICS_NAMESPACE"         // CloudWatch namespace (default metrics.DefaultNamespace)
 )
 
 // Env is what a function's main needs.
@@ -34,6 +38,10 @@ type Env struct {
 	Log      *slog.Logger
 	AWS      aws.Config
 	DynamoDB *dynamodb.Client
+	// Function is the function's name (AWS_LAMBDA_FUNCTION_NAME; "local" outside Lambda).
+	Function string
+	// Metrics writes EMF lines to standard output in METRICS_NAMESPACE.
+	Metrics *metrics.Emitter
 }
 
 // Load reads the environment through getenv (os.Getenv in a main). It returns every problem
@@ -51,11 +59,17 @@ func Load(getenv func(string) string) (*Env, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	function := getenv(EnvFunctionName)
+	if function == "" {
+		function = "local"
+	}
 	return &Env{
 		Table:    table,
 		Log:      NewLogger(os.Stdout, getenv(EnvLogLevel)),
 		AWS:      cfg,
 		DynamoDB: dynamodb.NewFromConfig(cfg, DynamoDBOptions(getenv)),
+		Function: function,
+		Metrics:  metrics.New(os.Stdout, getenv(EnvMetricsNamespace)),
 	}, nil
 }
 

@@ -26,6 +26,16 @@ func TestLoad(t *testing.T) {
 	if ep := e.DynamoDB.Options().BaseEndpoint; ep == nil || *ep != "http://127.0.0.1:8000" {
 		t.Fatalf("endpoint %v", ep)
 	}
+	if e.Function != "local" || e.Metrics.Namespace() != "ZaeLimiter" {
+		t.Fatalf("outside Lambda: function %q namespace %q", e.Function, e.Metrics.Namespace())
+	}
+	e, err = lambdaenv.Load(env(map[string]string{
+		"TABLE_NAME": "limits", "AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret",
+		"AWS_LAMBDA_FUNCTION_NAME": "zl-acquire", "METRICS_NAMESPACE": "Limits/Prod",
+	}))
+	if err != nil || e.Function != "zl-acquire" || e.Metrics.Namespace() != "Limits/Prod" {
+		t.Fatalf("in Lambda: %v function %q namespace %q", err, e.Function, e.Metrics.Namespace())
+	}
 }
 
 func TestLoadReportsEveryProblem(t *testing.T) {

@@ -53,7 +53,7 @@ func (l *Limiter) TimeUntilAvailable(ctx context.Context, req AvailableRequest, 
 		ms, _ := lim.params().Wait(state(lim, b, now), now, n*millis)
 		wait = max(wait, ms)
 	}
-	return time.Duration(wait) * time.Millisecond, nil
+	return msDuration(wait), nil
 }
 
 // look resolves the limits and reads the bucket of an entity+resource.
@@ -81,6 +81,10 @@ func (l *Limiter) look(ctx context.Context, req AvailableRequest) ([]Limit, *sto
 	if err != nil {
 		return nil, nil, 0, &UnavailableError{Op: "get bucket", Err: err}
 	}
+	now := l.nowMs()
+	// Limits changed since the bucket was written are re-based once, in the table (one write
+	// per change), so that every later look and acquire refills at the new rate.
+	b = l.rebase(ctx, req.Resource, req.EntityID, limits, b, now)
 	l.buckets.put(bucketID{req.EntityID, req.Resource}, b)
-	return limits, b, l.nowMs(), nil
+	return limits, b, now, nil
 }

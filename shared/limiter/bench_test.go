@@ -129,6 +129,10 @@ func BenchmarkCost(b *testing.B) {
 	leaseOp("rollback", req, nil, func(l *limiter.Lease) error { return l.Rollback(ctx) })
 	leaseOp("rollback-cascade", cascade, withParent, func(l *limiter.Lease) error { return l.Rollback(ctx) })
 	leaseOp("commit-stored-lease", durable, nil, func(l *limiter.Lease) error { return l.Commit(ctx) })
+	leaseOp("adjust-stored-lease", durable, nil, func(l *limiter.Lease) error { return l.Adjust(ctx, map[string]int64{"tpm": 700}) })
+	leaseOp("rollback-stored-lease", durable, nil, func(l *limiter.Lease) error { return l.Rollback(ctx) })
+	leaseOp("settle", req, nil, func(l *limiter.Lease) error { return l.Settle(ctx, map[string]int64{"tpm": 1250}) })
+	leaseOp("settle-stored-lease", durable, nil, func(l *limiter.Lease) error { return l.Settle(ctx, map[string]int64{"tpm": 1250}) })
 }
 
 // BenchmarkThroughput compares acquires through the limiter with a raw conditional UpdateItem

@@ -88,19 +88,28 @@ func mapStorageErr(op string, err error) error {
 	return &UnavailableError{Op: op, Err: err}
 }
 
-// CreateEntity stores a new entity. A child's parent must exist and be a root
-// (ErrParentNotFound, ErrParentIsChild); an id already taken returns ErrEntityExists.
+// CreateEntity stores a new entity with its audit record (see AuditRecord and WithActor). A
+// child's parent must exist and be a root (ErrParentNotFound, ErrParentIsChild); an id already
+// taken returns ErrEntityExists.
 func (l *Limiter) CreateEntity(ctx context.Context, e Entity) (*Entity, error) {
 	if err := validateEntity(e); err != nil {
 		return nil, err
 	}
-	now := l.now().UTC().Truncate(time.Millisecond)
-	e.CreatedAt, e.UpdatedAt = now, now
 	if e.Metadata == nil {
 		e.Metadata = map[string]string{}
 	}
-	if err := l.table.CreateEntity(ctx, toItem(e)); err != nil {
-		return nil, mapStorageErr("create entity", err)
+	err := l.audited(ctx, "create entity", func(context.Context) (*change, error) {
+		it := toItem(e)
+		return &change{rec: storage.AuditRecord{Subject: storage.AuditSubjectEntity(e.ID), Action: AuditCreateEntity,
+			EntityID: e.ID, After: auditEntity(&it, nil), Version: 1},
+			write: func(ctx context.Context, rec *storage.AuditRecord) error {
+				e.CreatedAt = time.UnixMilli(rec.At).UTC()
+				e.UpdatedAt = e.CreatedAt
+				return l.table.CreateEntity(ctx, toItem(e), rec)
+			}}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	l.entities.delete(e.ID)
 	return &e, nil
@@ -121,46 +130,79 @@ func (l *Limiter) GetEntity(ctx context.Context, id string) (*Entity, error) {
 	return fromItem(it), nil
 }
 
-// UpdateEntity replaces the name, cascade default and metadata of an existing entity. The
-// parent cannot change: a different ParentID returns ErrParentImmutable.
+// UpdateEntity replaces the name, cascade default and metadata of an existing entity, with its
+// audit record. The parent cannot change: a different ParentID returns ErrParentImmutable. An
+// update that changes nothing writes nothing (no record) and returns the entity as stored.
 func (l *Limiter) UpdateEntity(ctx context.Context, e Entity) (*Entity, error) {
 	if err := validateEntity(e); err != nil {
 		return nil, err
 	}
-	cur, err := l.GetEntity(ctx, e.ID)
-	if err != nil {
-		return nil, err
-	}
-	if cur.ParentID != e.ParentID {
-		return nil, fmt.Errorf("%w: %s has parent %q", ErrParentImmutable, e.ID, cur.ParentID)
-	}
 	if e.Metadata == nil {
 		e.Metadata = map[string]string{}
 	}
-	e.UpdatedAt = l.now().UTC().Truncate(time.Millisecond)
-	it, err := l.table.UpdateEntity(ctx, toItem(e))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrEntityNotFound, e.ID)
-	}
+	var out *storage.EntityItem
+	err := l.audited(ctx, "update entity", func(ctx context.Context) (*change, error) {
+		cur, err := l.table.GetEntity(ctx, e.ID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrEntityNotFound, e.ID)
+		}
+		if err != nil {
+			return nil, mapStorageErr("get entity", err)
+		}
+		if cur.ParentID != e.ParentID {
+			return nil, fmt.Errorf("%w: %s has parent %q", ErrParentImmutable, e.ID, cur.ParentID)
+		}
+		next := *cur
+		next.Name, next.Cascade, next.Metadata = e.Name, e.Cascade, e.Metadata
+		before, after := auditEntity(cur, nil), auditEntity(&next, nil)
+		if before == after {
+			out = cur
+			return &change{noop: true}, nil
+		}
+		next.Version = cur.Version + 1
+		return &change{prev: cur.UpdatedAt, rec: storage.AuditRecord{Subject: storage.AuditSubjectEntity(e.ID),
+			Action: AuditUpdateEntity, EntityID: e.ID, Before: before, After: after, Version: next.Version},
+			write: func(ctx context.Context, rec *storage.AuditRecord) error {
+				next.UpdatedAt = rec.At
+				out = &next
+				return l.table.UpdateEntity(ctx, next, storage.Expect(cur.Version), rec)
+			}}, nil
+	})
 	if err != nil {
-		return nil, mapStorageErr("update entity", err)
+		return nil, err
 	}
 	l.entities.delete(e.ID)
-	return fromItem(it), nil
+	return fromItem(out), nil
 }
 
 // DeleteEntity deletes an entity with its stored limits and buckets (usage snapshots stay
-// until they expire). An entity with children returns ErrHasChildren and nothing is deleted.
+// until they expire), and writes its audit record, whose Before holds the entity and its
+// stored limits. An entity with children returns ErrHasChildren and nothing is deleted.
 func (l *Limiter) DeleteEntity(ctx context.Context, id string) error {
 	if err := storage.ValidateID(id); err != nil {
 		return invalid("id", "%v", err)
 	}
-	err := l.table.DeleteEntity(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("%w: %s", ErrEntityNotFound, id)
-	}
+	err := l.audited(ctx, "delete entity", func(ctx context.Context) (*change, error) {
+		cur, limits, err := l.table.GetEntityWithLimits(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrEntityNotFound, id)
+		}
+		if err != nil {
+			return nil, mapStorageErr("get entity", err)
+		}
+		if cur.Children > 0 {
+			return nil, fmt.Errorf("%w: entity %s", ErrHasChildren, id)
+		}
+		prev := cur.UpdatedAt // the delete comes after every change of what it deletes
+		for _, it := range limits {
+			prev = max(prev, it.UpdatedAt)
+		}
+		return &change{prev: prev, rec: storage.AuditRecord{Subject: storage.AuditSubjectEntity(id),
+			Action: AuditDeleteEntity, EntityID: id, Before: auditEntity(cur, limits)},
+			write: func(ctx context.Context, rec *storage.AuditRecord) error { return l.table.DeleteEntity(ctx, cur, rec) }}, nil
+	})
 	if err != nil {
-		return mapStorageErr("delete entity", err)
+		return err
 	}
 	l.entities.delete(id)
 	l.limits.clear()

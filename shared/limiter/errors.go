@@ -35,11 +35,17 @@ func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// UnavailableError reports that DynamoDB could not be reached or refused the request while the
-// call failed closed. Err is the cause.
+// UnavailableError reports that DynamoDB could not be reached or refused the request (throttled
+// past the SDK's retries) while the call failed closed. Err is the cause. It never reports
+// contention (see ContendedError and RateLimitExceededError.Contended).
+//
+// Uncertain is true when a write was sent and its outcome is unknown (the response was lost
+// each time it was resent): it may have been applied. A retry of the same call with the same
+// request id (acquire) or idempotency key (adjust) then applies it at most once.
 type UnavailableError struct {
-	Op  string
-	Err error
+	Op        string
+	Err       error
+	Uncertain bool
 }
 
 // Error names the operation and the cause.
@@ -50,11 +56,30 @@ func (e *UnavailableError) Error() string {
 // Unwrap returns the cause.
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
+// ContendedError reports that a write lost the race for a hot item on every attempt it was
+// allowed (WithMaxAttempts): nothing was written, and DynamoDB is healthy. Retrying soon, with
+// the same idempotency key, is safe. Acquires never return it: they are refused instead
+// (RateLimitExceededError.Contended).
+type ContendedError struct {
+	Op       string
+	Attempts int
+	Err      error // the last lost race
+}
+
+// Error names the operation and the attempts.
+func (e *ContendedError) Error() string {
+	return fmt.Sprintf("limiter contended: %s: lost the race %d times: %v", e.Op, e.Attempts, e.Err)
+}
+
+// Unwrap returns the last lost race.
+func (e *ContendedError) Unwrap() error { return e.Err }
+
 // LimitStatus is the state of one limit of one entity at the time of a decision.
 //
 // Available is what a refused call found, and what a granted call left. For a single bucket it
-// is read from the item the write returned; with cascade (a transaction, which returns no item)
-// it is estimated from the limiter's last view of the items.
+// is read from the item the write returned. A transaction (cascade, a stored lease) returns no
+// item: its statuses are then computed from the limiter's last view of the items plus the
+// write, and marked Estimated, since takes by other processes since that view are not in it.
 type LimitStatus struct {
 	EntityID   string
 	Resource   string
@@ -63,6 +88,9 @@ type LimitStatus struct {
 	Requested  int64         // tokens the call asked for
 	Exceeded   bool          // Available < Requested
 	RetryAfter time.Duration // until Requested tokens are available; 0 when not exceeded
+	// Estimated is true when Available was not read from DynamoDB's answer to this call: it
+	// may be higher than what is left.
+	Estimated bool
 }
 
 // StatusJSON is the JSON form of a LimitStatus: what MarshalJSON writes and what API clients
@@ -76,6 +104,9 @@ type StatusJSON struct {
 	Requested         int64   `json:"requested"`
 	Exceeded          bool    `json:"exceeded"`
 	RetryAfterSeconds float64 `json:"retry_after_seconds"`
+	// Estimated: available was not read from DynamoDB's answer (a transaction's) and may be
+	// higher than what is left.
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 // JSON returns the JSON form of s.
@@ -83,7 +114,7 @@ func (s LimitStatus) JSON() StatusJSON {
 	return StatusJSON{
 		EntityID: s.EntityID, Resource: s.Resource, LimitName: s.Limit.Name, Capacity: s.Limit.Capacity,
 		Available: s.Available, Requested: s.Requested, Exceeded: s.Exceeded,
-		RetryAfterSeconds: s.RetryAfter.Seconds(),
+		RetryAfterSeconds: s.RetryAfter.Seconds(), Estimated: s.Estimated,
 	}
 }
 
@@ -100,7 +131,7 @@ func (j StatusJSON) LimitStatus() LimitStatus {
 		retry = time.Duration(math.Round(s*1000)) * time.Millisecond
 	}
 	return LimitStatus{EntityID: j.EntityID, Resource: j.Resource, Limit: Limit{Name: j.LimitName, Capacity: j.Capacity},
-		Available: j.Available, Requested: j.Requested, Exceeded: j.Exceeded, RetryAfter: retry}
+		Available: j.Available, Requested: j.Requested, Exceeded: j.Exceeded, RetryAfter: retry, Estimated: j.Estimated}
 }
 
 // RateLimitExceededError is returned by Acquire when a limit has too few tokens. Nothing was
@@ -109,13 +140,26 @@ func (j StatusJSON) LimitStatus() LimitStatus {
 type RateLimitExceededError struct {
 	Statuses   []LimitStatus
 	RetryAfter time.Duration // the longest wait among the violations
+	// Contended is true for a refusal because the bucket was too contended to write within the
+	// attempts allowed: the statuses are the freshest seen, and may show enough tokens.
+	Contended bool
 }
 
 // Error describes the primary violation and the wait.
 func (e *RateLimitExceededError) Error() string {
 	p := e.PrimaryViolation()
+	if e.Contended && !p.Exceeded {
+		return fmt.Sprintf("rate limit exceeded: bucket %s too contended; retry after %s", e.bucket(), e.RetryAfter)
+	}
 	return fmt.Sprintf("rate limit exceeded: %s %s/%s: %d available, %d requested; retry after %s",
 		p.Limit.Name, p.EntityID, p.Resource, p.Available, p.Requested, e.RetryAfter)
+}
+
+func (e *RateLimitExceededError) bucket() string {
+	if len(e.Statuses) == 0 {
+		return "?"
+	}
+	return e.Statuses[0].EntityID + "/" + e.Statuses[0].Resource
 }
 
 // Violations returns the statuses of the limits that were exceeded.
@@ -170,5 +214,6 @@ func (e *RateLimitExceededError) MarshalJSON() ([]byte, error) {
 		RetryAfterSeconds float64       `json:"retry_after_seconds"`
 		RetryAfterMs      int64         `json:"retry_after_ms"`
 		Limits            []LimitStatus `json:"limits"`
-	}{"rate_limit_exceeded", e.Error(), e.RetryAfter.Seconds(), e.RetryAfter.Milliseconds(), statuses})
+		Contended         bool          `json:"contended,omitempty"`
+	}{"rate_limit_exceeded", e.Error(), e.RetryAfter.Seconds(), e.RetryAfter.Milliseconds(), statuses, e.Contended})
 }

@@ -36,6 +36,7 @@ type Lease struct {
 	entityID  string
 	resource  string
 	degraded  bool
+	cause     *UnavailableError // why a degraded lease was granted
 	stored    bool
 	expiresAt time.Time
 
@@ -43,8 +44,12 @@ type Lease struct {
 	levels   []level // amounts: millitokens held, by level and limit
 	statuses []LimitStatus
 	state    leaseState
-	adjusts  int          // adjustments written, to name the next one
-	refund   *idempotency // the rollback in progress, kept across failed calls
+	keys     map[string]bool // idempotency keys of the adjustments applied (in-memory lease)
+	// pending is a write of this lease whose outcome is unknown: a rollback, or the adjustment
+	// of pendingKey. Retrying that call resends it, so it applies once.
+	pending        *pendingWrite
+	pendingKey     string
+	pendingAmounts map[string]int64
 }
 
 // ID returns the lease's id: 32 random hex digits, or, for a stored lease acquired with a
@@ -61,6 +66,15 @@ func (s *Lease) Resource() string { return s.resource }
 // Degraded reports whether the lease was granted without DynamoDB (fail open): it took nothing,
 // and its Adjust, Commit and Rollback write nothing.
 func (s *Lease) Degraded() bool { return s.degraded }
+
+// DegradedCause returns why a degraded lease was granted: the DynamoDB failure (nil for a lease
+// that is not degraded).
+func (s *Lease) DegradedCause() error {
+	if s.cause == nil {
+		return nil
+	}
+	return s.cause
+}
 
 // Stored reports whether the lease is kept in the table (acquired with a LeaseTTL).
 func (s *Lease) Stored() bool { return s.stored }
@@ -108,21 +122,46 @@ func (s *Lease) closedErr() error {
 // Adjust changes the lease's consumption by amounts (whole tokens by limit name, negative to
 // give back) at every level the lease charged. It is never refused for lack of tokens: buckets
 // may go negative and recover with time. An adjustment may not give back more than the lease
-// holds (*ValidationError). One request: an UpdateItem, or a transaction with cascade, with a
-// stored lease, or when tokens are given back (idempotent, so a retry never refunds twice).
+// holds (*ValidationError); amounts of zero change nothing, and an adjustment of only zeros
+// writes nothing. One request: an UpdateItem, or a transaction with cascade or a stored lease.
+// A resend of the write (by the SDK after a lost response) applies once; to retry a failed
+// Adjust call itself, use AdjustOnce.
 func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
+	return s.AdjustOnce(ctx, "", amounts)
+}
+
+// MaxIdempotencyKeyLength is the longest idempotency key.
+const MaxIdempotencyKeyLength = 128
+
+// AdjustOnce is Adjust applied at most once per key: a call with a key already applied to the
+// lease (by any process, for a stored lease) changes nothing and returns nil, so a call whose
+// outcome is unknown (an *UnavailableError, a lost answer) can be retried with the same key.
+// Keys are 1 to MaxIdempotencyKeyLength bytes; "" means no key (Adjust). A stored lease keeps
+// its keys in its item, at most MaxLeaseKeys of them.
+func (s *Lease) AdjustOnce(ctx context.Context, key string, amounts map[string]int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.adjust(ctx, key, amounts)
+}
+
+// adjust is AdjustOnce with s.mu held.
+func (s *Lease) adjust(ctx context.Context, key string, amounts map[string]int64) error {
 	if err := s.closedErr(); err != nil {
 		return err
 	}
-	if s.degraded || len(amounts) == 0 {
+	if len(key) > MaxIdempotencyKeyLength {
+		return invalid("idempotency_key", "at most %d bytes", MaxIdempotencyKeyLength)
+	}
+	nonzero := false
+	for _, n := range amounts {
+		nonzero = nonzero || n != 0
+	}
+	if s.degraded || !nonzero || (key != "" && s.keys[key]) {
 		return nil
 	}
 	if len(amounts) > MaxLimits {
 		return invalid("adjust", "at most %d limits, got %d", MaxLimits, len(amounts))
 	}
-	refund := false
 	for name, n := range amounts {
 		if _, ok := findLimit(s.levels[0].limits, name); !ok {
 			return invalid("adjust."+name, "the lease has no limit %q", name)
@@ -133,7 +172,9 @@ func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 		if s.levels[0].amounts[name]+n*millis < 0 {
 			return invalid("adjust."+name, "gives back %d tokens but the lease holds %d", -n, s.levels[0].amounts[name]/millis)
 		}
-		refund = refund || n < 0
+	}
+	if s.stored && key != "" && len(s.keys) >= MaxLeaseKeys {
+		return invalid("idempotency_key", "a lease keeps at most %d keys", MaxLeaseKeys)
 	}
 	delta := make([]level, len(s.levels))
 	deltas := make([]map[string]int64, len(s.levels))
@@ -146,25 +187,40 @@ func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 		}
 		delta[i], deltas[i] = d, d.amounts
 	}
-	var idem *idempotency
-	if refund {
-		idem = &idempotency{base: fmt.Sprintf("%s-a%d", s.tokenBase(), s.adjusts)}
-	}
 	var extras func(int64) ([]storage.Extra, error)
 	if s.stored {
 		extras = func(now int64) ([]storage.Extra, error) {
-			up, err := s.l.table.UpdateLease(s.id, deltas, nil, "", now)
+			up, err := s.l.table.UpdateLease(s.id, storage.LeaseUpdate{Deltas: deltas, Key: key}, now)
 			return []storage.Extra{up}, err
 		}
 	}
-	st, err := s.l.charge(ctx, s.resource, delta, false, idem, extras)
+	var pending *pendingWrite
+	if key != "" && key == s.pendingKey {
+		pending = s.pending
+	}
+	st, err := s.l.charge(ctx, s.resource, delta, false, &pending, extras)
+	switch {
+	case key != "" && pending != nil:
+		s.pending, s.pendingKey, s.pendingAmounts = pending, key, amounts
+	case key != "" && key == s.pendingKey:
+		s.pending, s.pendingKey, s.pendingAmounts = nil, "", nil
+	}
 	if err != nil {
+		if it := s.appliedKey(err, key); it != nil {
+			s.refresh(it)
+			return nil // applied before, by this or another process
+		}
 		if lerr := s.leaseConflict(err); lerr != nil {
 			return lerr
 		}
 		return fmt.Errorf("adjust lease %s: %w", s.id, err)
 	}
-	s.adjusts++
+	if key != "" {
+		if s.keys == nil {
+			s.keys = map[string]bool{}
+		}
+		s.keys[key] = true
+	}
 	for i := range s.levels {
 		for name, x := range delta[i].amounts {
 			s.levels[i].amounts[name] += x
@@ -172,6 +228,34 @@ func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 	}
 	s.statuses = st
 	return nil
+}
+
+// MaxLeaseKeys is how many idempotency keys a stored lease keeps: AdjustOnce with a new key on a
+// lease that has them all is a *ValidationError.
+const MaxLeaseKeys = 64
+
+// appliedKey returns the stored lease when err is a failed condition on it because key was
+// applied already.
+func (s *Lease) appliedKey(err error, key string) *storage.LeaseItem {
+	var xe *storage.ExtraConditionError
+	if key == "" || !errors.As(err, &xe) || len(xe.Item) == 0 {
+		return nil
+	}
+	it := storage.DecodeLease(xe.Item)
+	if !it.Keys[key] {
+		return nil
+	}
+	return it
+}
+
+// refresh takes the amounts and keys of the stored lease it.
+func (s *Lease) refresh(it *storage.LeaseItem) {
+	for i := range s.levels {
+		if i < len(it.Levels) {
+			s.levels[i].amounts = it.Levels[i].Amounts
+		}
+	}
+	s.keys = it.Keys
 }
 
 // leaseConflict explains a failed condition on the stored lease: it was committed, rolled
@@ -196,11 +280,7 @@ func (s *Lease) leaseConflict(err error) error {
 	case it.ExpiresAt <= s.l.nowMs():
 		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
 	}
-	for i := range s.levels {
-		if i < len(it.Levels) {
-			s.levels[i].amounts = it.Levels[i].Amounts
-		}
-	}
+	s.refresh(it)
 	return invalid("adjust", "the lease's amounts changed concurrently; it now holds %v millitokens", it.Levels[0].Amounts)
 }
 
@@ -210,6 +290,11 @@ func (s *Lease) leaseConflict(err error) error {
 func (s *Lease) Commit(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.commit(ctx)
+}
+
+// commit is Commit with s.mu held.
+func (s *Lease) commit(ctx context.Context) error {
 	switch s.state {
 	case leaseRolledBack:
 		return ErrLeaseRolledBack
@@ -234,6 +319,117 @@ func (s *Lease) Commit(ctx context.Context) error {
 	return nil
 }
 
+// Settle makes the lease keep final — whole tokens by limit name of the entity; limits not
+// named keep what the lease holds — at every level it charged, and commits it, in one write
+// (an UpdateItem, or a transaction with cascade or a stored lease; a plain Commit when nothing
+// changes): the LLM flow of acquire with an estimate, then settle with the real count. Like
+// Adjust it is never refused for lack of tokens. It is idempotent: on a lease already
+// committed keeping final it returns nil, on one committed keeping other amounts
+// ErrLeaseCommitted, after a rollback ErrLeaseRolledBack. A stored lease settles exactly what
+// its item holds, whichever process adjusted it.
+func (s *Lease) Settle(ctx context.Context, final map[string]int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(final) > MaxLimits {
+		return invalid("consumed", "at most %d limits, got %d", MaxLimits, len(final))
+	}
+	if !s.degraded {
+		for name, n := range final {
+			if _, ok := findLimit(s.levels[0].limits, name); !ok {
+				return invalid("consumed."+name, "the lease has no limit %q", name)
+			}
+			if n < 0 || n > MaxTokens {
+				return invalid("consumed."+name, "must be 0 to %d tokens, got %d", int64(MaxTokens), n)
+			}
+		}
+	}
+	var err error
+	for attempt := range rollbackAttempts {
+		switch s.state {
+		case leaseRolledBack:
+			return ErrLeaseRolledBack
+		case leaseCommitted:
+			if s.keeps(final) {
+				return nil
+			}
+			return ErrLeaseCommitted
+		}
+		if s.degraded {
+			s.state = leaseCommitted
+			return nil
+		}
+		if attempt > 0 {
+			if serr := sleep(ctx, attempt+2); serr != nil {
+				return serr
+			}
+		}
+		delta := make([]level, len(s.levels))
+		deltas := make([]map[string]int64, len(s.levels))
+		held := make([]map[string]int64, len(s.levels))
+		changed := false
+		for i, lv := range s.levels {
+			d := level{entityID: lv.entityID, limits: lv.limits, amounts: map[string]int64{}}
+			held[i] = map[string]int64{}
+			for _, lim := range lv.limits {
+				held[i][lim.Name] = lv.amounts[lim.Name]
+				if n, ok := final[lim.Name]; ok && n*millis != lv.amounts[lim.Name] {
+					d.amounts[lim.Name] = n*millis - lv.amounts[lim.Name]
+					changed = true
+				}
+			}
+			delta[i], deltas[i] = d, d.amounts
+		}
+		if !changed {
+			return s.commit(ctx)
+		}
+		var extras func(int64) ([]storage.Extra, error)
+		if s.stored {
+			extras = func(now int64) ([]storage.Extra, error) {
+				up, err := s.l.table.UpdateLease(s.id, storage.LeaseUpdate{Deltas: deltas, Expect: held, To: storage.LeaseCommitted}, now)
+				return []storage.Extra{up}, err
+			}
+		}
+		var st []LimitStatus
+		if st, err = s.l.charge(ctx, s.resource, delta, false, nil, extras); err == nil {
+			for i := range s.levels {
+				for name, x := range delta[i].amounts {
+					s.levels[i].amounts[name] += x
+				}
+			}
+			s.statuses, s.state = st, leaseCommitted
+			return nil
+		}
+		var xe *storage.ExtraConditionError
+		if errors.As(err, &xe) && len(xe.Item) > 0 {
+			s.refresh(storage.DecodeLease(xe.Item)) // what the item holds decides the next try
+		}
+		switch lerr := s.leaseConflict(err); {
+		case errors.Is(lerr, ErrLeaseRolledBack), errors.Is(lerr, ErrLeaseCommitted):
+			continue // decided at the top of the loop, with the item's amounts
+		case errors.Is(lerr, ErrLeaseNotFound):
+			return lerr
+		case lerr != nil:
+			err = lerr // amounts refreshed: try again with them
+		default:
+			return fmt.Errorf("settle lease %s: %w", s.id, err)
+		}
+	}
+	return fmt.Errorf("settle lease %s: %w", s.id, err)
+}
+
+// keeps reports whether the lease holds final (whole tokens, limits named) at its first level.
+func (s *Lease) keeps(final map[string]int64) bool {
+	if len(s.levels) == 0 {
+		return len(final) == 0
+	}
+	for name, n := range final {
+		if s.levels[0].amounts[name] != n*millis {
+			return false
+		}
+	}
+	return true
+}
+
 // Rollback puts back everything the lease took, initial amounts and adjustments, at every
 // level, and ends the lease. It is idempotent (a second call does nothing) and returns
 // ErrLeaseCommitted after Commit. The refund is one idempotent transaction, retried on failure;
@@ -252,8 +448,13 @@ func (s *Lease) Rollback(ctx context.Context) error {
 		s.state = leaseRolledBack
 		return nil
 	}
-	if s.refund == nil {
-		s.refund = &idempotency{base: s.tokenBase() + "-r"}
+	if s.pendingKey != "" && !s.stored {
+		// An adjustment whose outcome is unknown is settled first (resent under its write id),
+		// so that the refund is exactly what the lease holds. A stored lease needs not: the
+		// rollback's condition reads what its item holds.
+		if err := s.adjust(ctx, s.pendingKey, s.pendingAmounts); err != nil {
+			return fmt.Errorf("rollback lease %s: settle the adjustment whose outcome is unknown: %w", s.id, err)
+		}
 	}
 	var err error
 	for attempt := range rollbackAttempts {
@@ -267,10 +468,13 @@ func (s *Lease) Rollback(ctx context.Context) error {
 		for i, lv := range s.levels {
 			d := level{entityID: lv.entityID, limits: lv.limits, amounts: map[string]int64{}, acquires: -1}
 			held[i] = map[string]int64{}
-			for name, x := range lv.amounts {
+			// Every limit, those held at 0 too: the condition is that the stored amounts are
+			// exactly these, so an adjustment by another process is never left unrefunded.
+			for _, lim := range lv.limits {
+				x := lv.amounts[lim.Name]
+				held[i][lim.Name] = x
 				if x != 0 {
-					d.amounts[name] = -x
-					held[i][name] = x
+					d.amounts[lim.Name] = -x
 				}
 			}
 			refund[i] = d
@@ -278,11 +482,14 @@ func (s *Lease) Rollback(ctx context.Context) error {
 		var extras func(int64) ([]storage.Extra, error)
 		if s.stored {
 			extras = func(now int64) ([]storage.Extra, error) {
-				up, err := s.l.table.UpdateLease(s.id, nil, held, storage.LeaseRolledBack, now)
+				up, err := s.l.table.UpdateLease(s.id, storage.LeaseUpdate{Expect: held, To: storage.LeaseRolledBack}, now)
 				return []storage.Extra{up}, err
 			}
 		}
-		if _, err = s.l.charge(ctx, s.resource, refund, false, s.refund, extras); err == nil {
+		if s.pendingKey != "" {
+			s.pending, s.pendingKey, s.pendingAmounts = nil, "", nil // the item's amounts decide
+		}
+		if _, err = s.l.charge(ctx, s.resource, refund, false, &s.pending, extras); err == nil {
 			s.state = leaseRolledBack
 			return nil
 		}
@@ -297,10 +504,6 @@ func (s *Lease) Rollback(ctx context.Context) error {
 	}
 	return fmt.Errorf("rollback lease %s: %w", s.id, err)
 }
-
-// tokenBase returns 24 random hex digits of the lease's id: the stem of its idempotency tokens
-// (at most 36 characters).
-func (s *Lease) tokenBase() string { return s.id[len(s.id)-24:] }
 
 // rollbackAttempts is how many times Rollback tries its transaction before it returns the
 // error (the SDK retries each try on its own as well).
@@ -330,6 +533,7 @@ func (l *Limiter) Lease(ctx context.Context, id string) (*Lease, error) {
 	for _, lv := range it.Levels {
 		s.levels = append(s.levels, level{entityID: lv.EntityID, limits: fromConfigs(lv.Limits), amounts: lv.Amounts})
 	}
+	s.keys = it.Keys
 	if len(s.levels) == 0 {
 		return nil, fmt.Errorf("%w: %s has no levels", ErrLeaseNotFound, id)
 	}

@@ -124,7 +124,7 @@ func TestDoCommitsOrRollsBack(t *testing.T) {
 func TestRollbackFailureIsReturnedThenRetried(t *testing.T) {
 	e := newEnv(t)
 	lease := mustAcquire(t, e.lim, llmRequest())
-	e.faults.Fail("TransactWriteItems", -1, nil)
+	e.faults.Fail("UpdateItem", -1, nil)
 	err := lease.Rollback(ctx())
 	var ue *limiter.UnavailableError
 	if !errors.As(err, &ue) || !errors.Is(err, ddbtest.ErrInjected) {

@@ -5,9 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
-	mathrand "math/rand/v2"
+	"math"
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/shared/storage"
@@ -71,6 +70,10 @@ type Limiter struct {
 	entities    *ttlCache[string, *storage.EntityItem]
 	limits      *ttlCache[bucketID, []Limit]
 	buckets     *ttlCache[bucketID, *storage.Bucket]
+	lanes       *lanes
+
+	// auditRetention is how long audit records are kept (<= 0: forever).
+	auditRetention time.Duration
 }
 
 type bucketID struct{ entity, resource string }
@@ -84,6 +87,8 @@ type config struct {
 	cacheTTL    time.Duration
 	maxAttempts int
 	log         *slog.Logger
+
+	auditRetention time.Duration // see WithAuditRetention
 }
 
 // WithClock sets the clock (default time.Now). Tests pass a settable one and never sleep.
@@ -106,6 +111,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // New returns a Limiter on the table called table, reached through client (a *dynamodb.Client).
 func New(client storage.Client, table string, opts ...Option) *Limiter {
 	c := config{now: time.Now, failureMode: FailClosed, cacheTTL: DefaultCacheTTL, maxAttempts: DefaultMaxAttempts, log: slog.Default()}
+	c.auditRetention = DefaultAuditRetention
 	for _, o := range opts {
 		o(&c)
 	}
@@ -121,6 +127,9 @@ func New(client storage.Client, table string, opts ...Option) *Limiter {
 		entities:    newTTLCache[string, *storage.EntityItem](c.cacheTTL, cacheEntries, c.now),
 		limits:      newTTLCache[bucketID, []Limit](c.cacheTTL, cacheEntries, c.now),
 		buckets:     newTTLCache[bucketID, *storage.Bucket](bucketHintTTL, cacheEntries, c.now),
+		lanes:       newLanes(),
+
+		auditRetention: c.auditRetention,
 	}
 }
 
@@ -151,9 +160,15 @@ type AcquireRequest struct {
 	// consumption) so that any process can resume it by id with Limiter.Lease until it
 	// expires. At most MaxLeaseTTL. A stored lease costs one more item per write.
 	LeaseTTL time.Duration
-	// RequestID makes a retried acquire idempotent: an acquire with the same entity, resource
-	// and request id returns the lease of the first and consumes nothing. It needs LeaseTTL.
+	// RequestID makes a retried acquire idempotent: an acquire with the same principal, entity,
+	// resource and request id returns the lease of the first and consumes nothing. It needs
+	// LeaseTTL.
 	RequestID string
+	// Principal is the identity of the caller (such as the IAM principal's ARN behind an API),
+	// "" when there is only one. Request ids are scoped to it: the same request id from another
+	// principal is another acquire, so a replay never hands a lease (whose id is what settles
+	// it) to anyone but its creator.
+	Principal string
 }
 
 // MaxLeaseTTL is the longest a stored lease lives.
@@ -177,7 +192,10 @@ type level struct {
 //   - *ValidationError for bad input (nothing read or written);
 //   - *UnavailableError when DynamoDB fails and the call fails closed.
 //
-// Failing open, a DynamoDB failure returns a degraded lease instead (Lease.Degraded).
+// Failing open, a DynamoDB failure (unreachable, or throttling past the SDK's retries) returns a
+// degraded lease instead (Lease.Degraded, Lease.DegradedCause). Contention is not a failure: a
+// bucket too contended to write within WithMaxAttempts is refused
+// (*RateLimitExceededError with Contended), whatever the failure mode.
 func (l *Limiter) Acquire(ctx context.Context, req AcquireRequest) (*Lease, error) {
 	if err := validateAcquire(req); err != nil {
 		return nil, err
@@ -186,8 +204,8 @@ func (l *Limiter) Acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 	var unavailable *UnavailableError
 	if errors.As(err, &unavailable) && l.mode(req.FailureMode) == FailOpen {
 		l.log.WarnContext(ctx, "limiter unavailable; admitting (fail open)",
-			"entity_id", req.EntityID, "resource", req.Resource, "error", err.Error())
-		return &Lease{l: l, id: newID(), entityID: req.EntityID, resource: req.Resource, degraded: true}, nil
+			"entity_id", req.EntityID, "resource", req.Resource, "error", err.Error(), "uncertain", unavailable.Uncertain)
+		return &Lease{l: l, id: newID(), entityID: req.EntityID, resource: req.Resource, degraded: true, cause: unavailable}, nil
 	}
 	return lease, err
 }
@@ -285,7 +303,7 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 	var extras func(now int64) ([]storage.Extra, error)
 	if req.LeaseTTL > 0 {
 		lease.stored = true
-		lease.id = storage.NewLeaseID(req.EntityID, req.Resource, req.RequestID)
+		lease.id = storage.NewLeaseID(req.Principal, req.EntityID, req.Resource, req.RequestID)
 		extras = func(now int64) ([]storage.Extra, error) {
 			lease.expiresAt = time.UnixMilli(now).Add(req.LeaseTTL).UTC()
 			item := storage.LeaseItem{ID: lease.id, EntityID: req.EntityID, Resource: req.Resource, State: storage.LeaseOpen,
@@ -302,6 +320,10 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 	if errors.As(err, &xe) && req.RequestID != "" {
 		// The lease of this request id exists: this is a retry of an acquire that was written.
 		return l.replay(ctx, storage.LeaseIDOf(xe.Item))
+	}
+	if errors.As(err, &xe) {
+		// A random lease id that exists: not a state this limiter writes. Nothing was written.
+		return nil, &UnavailableError{Op: "acquire", Err: err}
 	}
 	if err != nil {
 		return nil, err
@@ -393,40 +415,85 @@ func findLimit(ls []Limit, name string) (Limit, bool) {
 // charge writes the amounts of every level in one request, retrying when a guess about the
 // current state was wrong. checked means an acquire: every amount must be available, or the
 // call is refused with *RateLimitExceededError. Unchecked charges (adjustments, refunds) always
-// apply. A non-nil idem makes the write an idempotent transaction (refunds). extras, when set,
-// gives items written in the same transaction (a stored lease) for the write time; a failed
-// condition on one is returned as *storage.ExtraConditionError. It returns the status of every
-// limit after the write.
-func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, idem *idempotency, extras func(now int64) ([]storage.Extra, error)) ([]LimitStatus, error) {
+// apply. extras, when set, gives
+// items written in the same transaction (a stored lease) for the write time; a failed condition
+// on one is returned as *storage.ExtraConditionError. It returns the status of every limit
+// after the write.
+//
+// Every bucket write carries a write id under the condition of its lane (see lanes), the same
+// for every try of one call, so a resend of an applied write — by the SDK after a lost
+// response, or by this loop after an error that leaves the outcome unknown — is recognised and
+// applies once. Lost races (failed conditions, transaction conflicts) are contention, never
+// unavailability: they are retried with jittered backoff, and after maxAttempts a checked
+// charge is refused from the freshest state seen (*RateLimitExceededError with Contended) and
+// an unchecked one returns *ContendedError. Only DynamoDB errors (unreachable, throttled past
+// the SDK's retries) make an *UnavailableError.
+//
+// pending, when not nil, carries a write whose outcome a previous call left unknown: when
+// *pending is set this call resends it under the same lane and write id (so it applies once),
+// and on return *pending holds this call's write when its outcome is unknown, nil otherwise.
+func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, pending **pendingWrite, extras func(now int64) ([]storage.Extra, error)) ([]LimitStatus, error) {
 	preds := make([]*storage.Bucket, len(levels))
 	fresh := make([]bool, len(levels))
 	for i, lv := range levels {
 		preds[i], _ = l.buckets.get(bucketID{lv.entityID, resource})
 	}
+	var lane, wid string
+	uncertain := false // a try may have been applied without this call knowing
+	if pending != nil && *pending != nil {
+		lane, wid, uncertain = (*pending).lane, (*pending).wid, true
+	} else {
+		lane, wid = l.lanes.get(), l.lanes.newWriteID(l.nowMs())
+	}
+	defer func() {
+		switch {
+		case !uncertain:
+			l.lanes.put(lane)
+			if pending != nil {
+				*pending = nil
+			}
+		case pending != nil:
+			*pending = &pendingWrite{lane: lane, wid: wid} // the lane stays out of the pool
+		}
+	}()
 	var lastErr error
+	failures := 0 // tries that failed for another reason than a lost race
 	for attempt := 0; attempt < l.maxAttempts; attempt++ {
 		now := l.nowMs()
-		tok := ""
-		if idem != nil {
-			if idem.now == 0 {
-				idem.now = now
-			}
-			now, tok = idem.now, idem.token()
-		}
-		writes, idx, stale, denied := buildWrites(resource, levels, preds, fresh, checked, now)
+		// A single UpdateItem returns what it wrote: limits not charged are written too (an ADD
+		// of 0), so that their statuses are read, not guessed. A transaction returns nothing.
+		touch := len(levels) == 1 && extras == nil
+		writes, idx, stale, denied := buildWrites(resource, levels, preds, fresh, checked, touch, now)
 		if stale >= 0 {
 			// A limit changed and only a cached state is known: a re-base needs the stored one.
 			b, err := l.table.GetBucket(ctx, levels[stale].entityID, resource)
 			if err != nil {
-				return nil, &UnavailableError{Op: "charge", Err: err}
+				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: uncertain}
 			}
 			preds[stale], fresh[stale] = b, true
+			if uncertain && b.Lanes[lane] == wid {
+				return statuses(resource, levels, preds, now, nil), nil // the earlier try was applied
+			}
 			continue
 		}
 		if denied {
-			return nil, exceeded(resource, levels, preds, now)
+			// A refusal under changed limits re-bases them first, so that the next call, and
+			// Available, start from the new parameters instead of re-basing again from the
+			// old state (which refills at the old rate).
+			for i, lv := range levels {
+				if fresh[i] {
+					preds[i] = l.rebase(ctx, resource, lv.entityID, lv.limits, preds[i], now)
+				}
+			}
+			return nil, exceeded(resource, levels, preds, now, false)
 		}
-		opts := storage.WriteOptions{Token: tok}
+		for j := range writes {
+			writes[j].Lane, writes[j].WriteID = lane, wid
+			if p := preds[idx[j]]; p != nil && fresh[idx[j]] {
+				writes[j].Prune = staleLanes(p, lane, now)
+			}
+		}
+		opts := storage.WriteOptions{}
 		if extras != nil {
 			var err error
 			if opts.Extra, err = extras(now); err != nil {
@@ -434,28 +501,30 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 			}
 		}
 		if len(writes) == 0 && len(opts.Extra) == 0 {
-			return statuses(resource, levels, preds, now, nil), nil
+			// Nothing to write (a refund to buckets that are gone): what is known is a guess.
+			return markEstimated(statuses(resource, levels, preds, now, nil), levels, make([]*storage.Bucket, len(levels))), nil
 		}
 		images, err := l.table.WriteBuckets(ctx, writes, opts)
 		if err == nil {
+			read := make([]*storage.Bucket, len(levels)) // what DynamoDB answered, by level
 			for j, w := range writes {
 				i := idx[j]
-				if images != nil {
-					preds[i] = images[j]
-				} else {
+				switch {
+				case j < len(images) && images[j] != nil && images[j].Partial:
+					read[i], preds[i] = images[j], mergeWritten(preds[i], images[j])
+				case j < len(images) && images[j] != nil:
+					read[i], preds[i] = images[j], images[j]
+				default:
 					preds[i] = applyWrite(preds[i], w)
 				}
 				l.buckets.put(bucketID{levels[i].entityID, resource}, preds[i])
 			}
-			return statuses(resource, levels, preds, now, nil), nil
+			return markEstimated(statuses(resource, levels, preds, now, nil), levels, read), nil
 		}
 		var cf *storage.ConditionFailedError
 		var xe *storage.ExtraConditionError
 		switch {
 		case errors.As(err, &xe):
-			if idem != nil {
-				idem.failed(l.nowMs())
-			}
 			return nil, err
 		case errors.As(err, &cf):
 			for _, f := range cf.Failed {
@@ -467,31 +536,144 @@ func (l *Limiter) charge(ctx context.Context, resource string, levels []level, c
 				preds[i], fresh[i] = cur, true
 				l.buckets.put(bucketID{levels[i].entityID, resource}, cur)
 			}
+			// The lane's id in a current item is not this call's: no earlier try was applied.
+			uncertain = false
 			if attempt >= 2 {
 				// Lost the race on a hot bucket more than once: spread the writers out.
-				if err := jitter(ctx, attempt); err != nil {
-					return nil, &UnavailableError{Op: "charge", Err: err}
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: uncertain}
 				}
 			}
 		case errors.Is(err, storage.ErrConflict):
-			if err := sleep(ctx, attempt); err != nil {
-				return nil, &UnavailableError{Op: "charge", Err: err}
+			if err := backoff(ctx, attempt+2); err != nil {
+				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: uncertain}
 			}
 		default:
-			return nil, &UnavailableError{Op: "charge", Err: err}
-		}
-		if idem != nil {
-			idem.failed(l.nowMs()) // nothing was written: the next try is a new request
+			// DynamoDB failed (after the SDK's own retries), or the call's context ended: the
+			// write may have been applied. Resend it a few times with the same write id to learn
+			// which; then give up as unavailable.
+			uncertain = true
+			for i := range fresh {
+				fresh[i] = false // decide nothing from states this try may have changed
+			}
+			failures++
+			if failures >= unavailableTries || ctx.Err() != nil {
+				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: true}
+			}
+			if err := backoff(ctx, attempt+3); err != nil {
+				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: true}
+			}
 		}
 		lastErr = err
 	}
-	return nil, &UnavailableError{Op: "charge", Err: fmt.Errorf("still contended after %d attempts: %w", l.maxAttempts, lastErr)}
+	if uncertain {
+		return nil, &UnavailableError{Op: "charge", Err: lastErr, Uncertain: true}
+	}
+	if checked {
+		// Still contended: refuse from the freshest state seen. DynamoDB is healthy, so this is a
+		// refusal to retry soon, never unavailability (nor a fail-open admit).
+		return nil, exceeded(resource, levels, preds, l.nowMs(), true)
+	}
+	return nil, &ContendedError{Op: "charge", Attempts: l.maxAttempts, Err: lastErr}
+}
+
+// pendingWrite is a write whose outcome is unknown: its lane and write id.
+type pendingWrite struct{ lane, wid string }
+
+// unavailableTries is how many tries of one write may fail with a DynamoDB error (each after
+// the SDK's own retries) before the call reports it unavailable.
+const unavailableTries = 3
+
+// rebase writes the limits of b whose parameters differ from limits in the new parameters, at
+// the same level at now (one conditional UpdateItem, nothing consumed), and returns the bucket
+// after it. A failed condition (another writer was first) or error leaves it to the next call:
+// what is returned is then the freshest state known, with the re-base still computed at read.
+func (l *Limiter) rebase(ctx context.Context, resource, entity string, limits []Limit, b *storage.Bucket, now int64) *storage.Bucket {
+	if b == nil {
+		return b
+	}
+	w := storage.BucketWrite{EntityID: entity, Resource: resource, Now: now}
+	for _, lim := range limits {
+		st, ok := b.Limits[lim.Name]
+		if p := lim.params(); ok && st.Params != p {
+			w.Limits = append(w.Limits, storage.LimitWrite{Name: lim.Name, Mode: storage.Replace, Params: p,
+				Value: p.Rebase(st.Params, st.State, now), Expect: st})
+		}
+	}
+	if len(w.Limits) == 0 {
+		return b
+	}
+	images, err := l.table.WriteBuckets(ctx, []storage.BucketWrite{w}, storage.WriteOptions{})
+	var cf *storage.ConditionFailedError
+	switch {
+	case err == nil:
+		b = mergeWritten(b, images[0])
+	case errors.As(err, &cf) && cf.Failed[0].Current != nil:
+		b = cf.Failed[0].Current
+	default:
+		return b
+	}
+	l.buckets.put(bucketID{entity, resource}, b)
+	return b
+}
+
+// markEstimated labels as estimates the statuses of the limits whose state DynamoDB did not
+// return: read[i] is what it returned for level i (nil: nothing; a Partial bucket: the limits
+// written).
+func markEstimated(out []LimitStatus, levels []level, read []*storage.Bucket) []LimitStatus {
+	for k := range out {
+		for i, lv := range levels {
+			if out[k].EntityID != lv.entityID {
+				continue
+			}
+			b := read[i]
+			_, written := b.LimitsOrNil()[out[k].Limit.Name]
+			out[k].Estimated = b == nil || b.Partial && !written
+		}
+	}
+	return out
+}
+
+// mergeWritten returns pred with the limits and counters a write returned (a Partial bucket).
+func mergeWritten(pred, got *storage.Bucket) *storage.Bucket {
+	b := &storage.Bucket{EntityID: got.EntityID, Resource: got.Resource, Limits: map[string]storage.LimitState{}, UpdatedAt: got.UpdatedAt}
+	if pred != nil {
+		for k, v := range pred.Limits {
+			b.Limits[k] = v
+		}
+		b.Acquires = pred.Acquires
+	}
+	for k, v := range got.Limits {
+		b.Limits[k] = v
+	}
+	if got.Acquires != 0 {
+		b.Acquires = got.Acquires
+	}
+	return b
 }
 
 // buildWrites turns levels into bucket writes from the predicted states. idx maps each write
 // back to its level. denied is true when a fresh state shows a checked amount unavailable;
-// stale ≥ 0 names a level whose stored state must be read first.
-func buildWrites(resource string, levels []level, preds []*storage.Bucket, fresh []bool, checked bool, now int64) (writes []storage.BucketWrite, idx []int, stale int, denied bool) {
+// stale ≥ 0 names a level whose stored state must be read first. A checked charge of only
+// zeros writes each level's acquire counter alone, so it is counted and its statuses are read
+// from the items the write returns.
+//
+// With touch, a level that is written also writes the limits it does not charge, as an ADD of
+// 0 under their stored parameters (when its predicted state has them), so that a single
+// UpdateItem's answer carries every limit.
+func buildWrites(resource string, levels []level, preds []*storage.Bucket, fresh []bool, checked, touch bool, now int64) (writes []storage.BucketWrite, idx []int, stale int, denied bool) {
+	defer func() {
+		if checked && stale < 0 && !denied && len(writes) == 0 {
+			for i, lv := range levels {
+				w := storage.BucketWrite{EntityID: lv.entityID, Resource: resource, Now: now, Acquires: lv.acquires, Create: preds[i] == nil}
+				if touch && preds[i] != nil {
+					w.Limits = touches(lv, preds[i])
+				}
+				writes = append(writes, w)
+				idx = append(idx, i)
+			}
+		}
+	}()
 	for i, lv := range levels {
 		w := storage.BucketWrite{EntityID: lv.entityID, Resource: resource, Now: now, Acquires: lv.acquires, Create: preds[i] == nil}
 		for _, lim := range lv.limits {
@@ -513,10 +695,25 @@ func buildWrites(resource string, levels []level, preds []*storage.Bucket, fresh
 		if len(w.Limits) == 0 {
 			continue // nothing to charge at this level (a refund to a bucket that is gone)
 		}
+		if touch && preds[i] != nil {
+			w.Limits = append(w.Limits, touches(lv, preds[i])...)
+		}
 		writes = append(writes, w)
 		idx = append(idx, i)
 	}
 	return writes, idx, -1, false
+}
+
+// touches returns an ADD of 0 to every limit of lv it does not charge that pred has, under its
+// stored parameters: written only so that the write's answer carries it.
+func touches(lv level, pred *storage.Bucket) []storage.LimitWrite {
+	var out []storage.LimitWrite
+	for _, lim := range lv.limits {
+		if st, ok := pred.Limits[lim.Name]; ok && lv.amounts[lim.Name] == 0 {
+			out = append(out, storage.LimitWrite{Name: lim.Name, Mode: storage.Add, Params: st.Params})
+		}
+	}
+	return out
 }
 
 // limitWrite chooses the conditional write of x millitokens on one limit. ok is false when
@@ -630,10 +827,11 @@ func statuses(resource string, levels []level, buckets []*storage.Bucket, now in
 				EntityID: lv.entityID, Resource: resource, Limit: lim,
 				Available: floorDiv(p.Level(e, now), millis), Requested: x / millis,
 			}
-			if requested != nil && p.Level(e, now) < x {
+			// Only limits the call consumes can refuse it, or make it wait.
+			if requested != nil && x > 0 && p.Level(e, now) < x {
 				s.Exceeded = true
 				if ms, ok := p.Wait(e, now, x); ok {
-					s.RetryAfter = time.Duration(ms) * time.Millisecond
+					s.RetryAfter = msDuration(ms)
 				}
 			}
 			out = append(out, s)
@@ -642,16 +840,32 @@ func statuses(resource string, levels []level, buckets []*storage.Bucket, now in
 	return out
 }
 
-// exceeded builds the refusal of a checked charge from the states it saw.
-func exceeded(resource string, levels []level, buckets []*storage.Bucket, now int64) error {
+// msDuration converts ms to a Duration, saturating at the longest Duration (about 292 years)
+// instead of overflowing.
+func msDuration(ms int64) time.Duration {
+	if ms >= math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(max(ms, 0)) * time.Millisecond
+}
+
+// exceeded builds the refusal of a checked charge from the states it saw. contended marks a
+// refusal after lost races: its wait is at least contentionRetry.
+func exceeded(resource string, levels []level, buckets []*storage.Bucket, now int64, contended bool) error {
 	req := make([]map[string]int64, len(levels))
 	for i, lv := range levels {
 		req[i] = lv.amounts
 	}
-	e := &RateLimitExceededError{Statuses: statuses(resource, levels, buckets, now, req)}
+	e := &RateLimitExceededError{Statuses: statuses(resource, levels, buckets, now, req), Contended: contended}
 	e.RetryAfter = e.PrimaryViolation().RetryAfter
+	if contended {
+		e.RetryAfter = max(e.RetryAfter, contentionRetry)
+	}
 	return e
 }
+
+// contentionRetry is the wait a refusal for contention advises.
+const contentionRetry = 100 * time.Millisecond
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
@@ -663,32 +877,6 @@ func floorDiv(a, b int64) int64 {
 
 func sleep(ctx context.Context, attempt int) error {
 	d := min(10*time.Millisecond<<attempt, 500*time.Millisecond)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
-// idempotency names a refund so that DynamoDB applies it at most once (ClientRequestToken, ten
-// minutes). A retry whose previous outcome is unknown must send the same request with the same
-// token, so the token and the write time change only after a definite failure.
-type idempotency struct {
-	base string
-	seq  int
-	now  int64 // Unix ms used by every try of the current token; 0 until the first try
-}
-
-func (t *idempotency) token() string { return fmt.Sprintf("%s-%d", t.base, t.seq) }
-
-// failed records that the current token's request was not written.
-func (t *idempotency) failed(now int64) { t.seq, t.now = t.seq+1, now }
-
-// jitter waits a random 0 to 2^attempt ms (at most 64 ms) so that writers contending for one
-// item stop colliding in lockstep.
-func jitter(ctx context.Context, attempt int) error {
-	d := time.Duration(mathrand.Int64N(int64(min(time.Millisecond<<attempt, 64*time.Millisecond))))
 	select {
 	case <-ctx.Done():
 		return ctx.Err()

@@ -66,7 +66,9 @@ func fromConfigs(cs []storage.LimitConfig) []Limit {
 	return out
 }
 
-// SetLimits stores the limits of a scope, replacing what was there. At least one limit.
+// SetLimits stores the limits of a scope, replacing what was there, with its audit record (see
+// AuditRecord and WithActor). At least one limit. Limits equal to those stored (same limits in
+// the same order) write nothing and make no record.
 func (l *Limiter) SetLimits(ctx context.Context, sc Scope, limits []Limit) error {
 	st, err := sc.storage()
 	if err != nil {
@@ -78,8 +80,29 @@ func (l *Limiter) SetLimits(ctx context.Context, sc Scope, limits []Limit) error
 	if err := validateLimits(limits); err != nil {
 		return err
 	}
-	if err := l.table.PutLimits(ctx, st, toConfigs(limits), l.nowMs()); err != nil {
-		return mapStorageErr("set limits", err)
+	configs := toConfigs(limits)
+	after := auditLimits(configs)
+	err = l.audited(ctx, "set limits", func(ctx context.Context) (*change, error) {
+		c := &change{rec: storage.AuditRecord{Subject: storage.AuditSubjectOf(st), Action: AuditSetLimits,
+			EntityID: st.EntityID, Resource: st.Resource, After: after, Version: 1}}
+		expect := storage.NoItem
+		cur, err := l.readScope(ctx, st)
+		switch {
+		case err != nil:
+			return nil, err
+		case cur != nil:
+			if c.rec.Before = auditLimits(cur.Limits); c.rec.Before == after {
+				return &change{noop: true}, nil
+			}
+			expect, c.prev, c.rec.Version = storage.Expect(cur.Version), cur.UpdatedAt, cur.Version+1
+		}
+		c.write = func(ctx context.Context, rec *storage.AuditRecord) error {
+			return l.table.PutLimits(ctx, st, configs, rec.At, expect, rec)
+		}
+		return c, nil
+	})
+	if err != nil {
+		return err
 	}
 	l.limits.clear()
 	return nil
@@ -101,21 +124,44 @@ func (l *Limiter) GetLimits(ctx context.Context, sc Scope) ([]Limit, error) {
 	return fromConfigs(cs), nil
 }
 
-// DeleteLimits deletes the limits stored for a scope, or returns ErrLimitsNotFound.
+// DeleteLimits deletes the limits stored for a scope with its audit record, or returns
+// ErrLimitsNotFound.
 func (l *Limiter) DeleteLimits(ctx context.Context, sc Scope) error {
 	st, err := sc.storage()
 	if err != nil {
 		return err
 	}
-	err = l.table.DeleteLimits(ctx, st)
-	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("%w: %+v", ErrLimitsNotFound, sc)
-	}
+	err = l.audited(ctx, "delete limits", func(ctx context.Context) (*change, error) {
+		cur, err := l.readScope(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		if cur == nil {
+			return nil, fmt.Errorf("%w: %+v", ErrLimitsNotFound, sc)
+		}
+		return &change{prev: cur.UpdatedAt, rec: storage.AuditRecord{Subject: storage.AuditSubjectOf(st), Action: AuditDeleteLimits,
+			EntityID: st.EntityID, Resource: st.Resource, Before: auditLimits(cur.Limits)},
+			write: func(ctx context.Context, rec *storage.AuditRecord) error {
+				return l.table.DeleteLimits(ctx, st, storage.Expect(cur.Version), rec)
+			}}, nil
+	})
 	if err != nil {
-		return mapStorageErr("delete limits", err)
+		return err
 	}
 	l.limits.clear()
 	return nil
+}
+
+// readScope reads the stored limits of a scope for an audited change (nil when none).
+func (l *Limiter) readScope(ctx context.Context, st storage.Scope) (*storage.LimitsItem, error) {
+	cur, err := l.table.GetLimitsItem(ctx, st)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapStorageErr("get limits", err)
+	}
+	return cur, nil
 }
 
 // ResolveLimits returns the stored limits that apply to an entity+resource: the first scope

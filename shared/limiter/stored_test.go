@@ -248,34 +248,97 @@ func TestContention(t *testing.T) {
 	}
 }
 
+// TestCostPerOperation asserts the cost table of docs/benchmarks.md: requests, RCU and WCU (as
+// DynamoDB Local reports them) and index WCU of every operation, warm caches.
 func TestCostPerOperation(t *testing.T) {
 	e := newEnv(t)
 	req := llmRequest()
 	req.Cascade = limiter.CascadeOff
-	mustAcquire(t, e.lim, req) // first acquire: creates the bucket
-	mustAcquire(t, e.lim, req) // warm: the limiter has seen the bucket
-	e.meter.Reset()
-	lease := mustAcquire(t, e.lim, req)
-	u := e.meter.Total()
-	if u.Requests != 1 || u.TableRCU != 0 || u.TableWCU != 1 || u.IndexWCU != 0 {
-		t.Fatalf("steady-state acquire: %+v, want 1 request, 0 RCU, 1 WCU", u)
+	stored := req
+	stored.LeaseTTL = time.Minute
+	cascade := llmRequest()
+	cascade.EntityID, cascade.Cascade = "child", limiter.CascadeOn
+	if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: "proj"}); err != nil {
+		t.Fatal(err)
 	}
-	for _, step := range []struct {
-		name     string
-		op       func() error
-		requests int
-	}{ // in this order: adjust, then commit the same lease
-		{"adjust", func() error { return lease.Adjust(ctx(), map[string]int64{"tpm": 100}) }, 1},
-		{"commit", func() error { return lease.Commit(ctx()) }, 0},
-		// the acquire it rolls back, and the rollback
-		{"rollback", func() error { return mustAcquire(t, e.lim, req).Rollback(ctx()) }, 2},
+	if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: "child", ParentID: "proj"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []limiter.AcquireRequest{req, req, cascade, cascade} { // create and warm
+		mustAcquire(t, e.lim, r)
+	}
+	acquire := func(r limiter.AcquireRequest) func() (*limiter.Lease, error) {
+		return func() (*limiter.Lease, error) { return mustAcquire(t, e.lim, r), nil }
+	}
+	lease := func(r limiter.AcquireRequest, op func(*limiter.Lease) error) func() (*limiter.Lease, error) {
+		return func() (*limiter.Lease, error) {
+			l := mustAcquire(t, e.lim, r)
+			e.meter.Reset()
+			return l, op(l)
+		}
+	}
+	resumed := func(op func(*limiter.Lease) error) func() (*limiter.Lease, error) {
+		return func() (*limiter.Lease, error) {
+			l, err := e.lim.Lease(ctx(), mustAcquire(t, e.lim, stored).ID())
+			if err != nil {
+				return nil, err
+			}
+			e.meter.Reset()
+			return l, op(l)
+		}
+	}
+	adjust := func(n int64) func(*limiter.Lease) error {
+		return func(l *limiter.Lease) error { return l.Adjust(ctx(), map[string]int64{"tpm": n}) }
+	}
+	commit := func(l *limiter.Lease) error { return l.Commit(ctx()) }
+	settle := func(l *limiter.Lease) error { return l.Settle(ctx(), map[string]int64{"tpm": 1250}) }
+	rollback := func(l *limiter.Lease) error { return l.Rollback(ctx()) }
+	for _, row := range []struct {
+		name          string
+		op            func() (*limiter.Lease, error)
+		requests      int
+		wcu, indexWCU float64 // as DynamoDB Local reports
+	}{
+		{"acquire", acquire(req), 1, 1, 0},
+		{"acquire-cascade", acquire(cascade), 1, 2, 0},
+		{"acquire-stored-lease", acquire(stored), 1, 2, 0},
+		{"adjust", lease(req, adjust(100)), 1, 1, 0},
+		{"adjust-refund", lease(req, adjust(-100)), 1, 1, 0},
+		{"commit", lease(req, commit), 0, 0, 0},
+		{"rollback", lease(req, rollback), 1, 1, 0},
+		{"rollback-cascade", lease(cascade, rollback), 1, 2, 0},
+		{"adjust-stored-lease", resumed(adjust(100)), 1, 2, 0},
+		{"commit-stored-lease", resumed(commit), 1, 1, 0},
+		{"rollback-stored-lease", resumed(rollback), 1, 2, 0},
+		{"settle", lease(req, settle), 1, 1, 0},
+		{"settle-stored-lease", resumed(settle), 1, 2, 0},
 	} {
 		e.meter.Reset()
-		if err := step.op(); err != nil {
-			t.Fatalf("%s: %v", step.name, err)
+		if _, err := row.op(); err != nil {
+			t.Fatalf("%s: %v", row.name, err)
 		}
-		if n := e.meter.Total().Requests; n != step.requests {
-			t.Fatalf("%s made %d requests, want %d", step.name, n, step.requests)
+		u := e.meter.Total()
+		if u.Requests != row.requests || u.TableRCU != 0 || u.TableWCU != row.wcu || u.IndexWCU != row.indexWCU {
+			t.Errorf("%s: %+v, want %d requests, 0 RCU, %v WCU, %v index WCU", row.name, u, row.requests, row.wcu, row.indexWCU)
+		}
+	}
+	// A refusal costs one failed conditional write. The first refusal under a changed limit
+	// reads the stored state and re-bases it (a read and a write: the change is written once),
+	// and the next refusal is one request again.
+	tight := req
+	tight.Limits, tight.Consume = []limiter.Limit{limiter.PerDay("d", 1)}, map[string]int64{"d": 1}
+	tight.Resource = "tight"
+	mustAcquire(t, e.lim, tight)
+	for i, want := range []int{1, 2, 1} {
+		if i == 1 {
+			tight.Limits = []limiter.Limit{limiter.PerDay("d", 2).WithBurst(1)}
+		}
+		e.meter.Reset()
+		if _, err := e.lim.Acquire(ctx(), tight); err == nil {
+			t.Fatal("admitted")
+		}
+		if n := e.meter.Total().Requests; n != want {
+			t.Errorf("refusal %d: %+v, want %d requests", i, e.meter.Snapshot(), want)
 		}
 	}
 }

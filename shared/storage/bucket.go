@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,10 @@ const (
 	AttrConsumed  = "u#"  // Number: net millitokens consumed, ever
 	AttrAcquires  = "acq" // Number: net acquires (+1 per acquire, −1 per rollback)
 	AttrUpdatedAt = "ts"  // Number: Unix ms of the last write, by the limiter's clock
+	// AttrWriteID+lane (String) is the id of the last write a writer's lane made to the item:
+	// "{unix ms, base 36}.{anything}". A write carries its id under the condition that its lane's id
+	// differs, so a resend of an applied write fails its condition and is recognised.
+	AttrWriteID = "w#"
 )
 
 // LimitState is one limit as stored in a bucket item.
@@ -37,6 +42,31 @@ type Bucket struct {
 	Limits    map[string]LimitState // by limit name; a limit never written is absent
 	Acquires  int64
 	UpdatedAt int64 // Unix ms
+	// Lanes are the write ids of the item's writer lanes, by lane (see AttrWriteID). The item a
+	// successful write returns is decoded without them.
+	Lanes map[string]string
+	// Partial is true for what a successful single write returns: only the limits it wrote
+	// (with their params and state after it; Consumed only where the write added to it), and
+	// Acquires only when it added to them.
+	Partial bool
+}
+
+// LimitsOrNil returns b's limits, nil for a nil bucket.
+func (b *Bucket) LimitsOrNil() map[string]LimitState {
+	if b == nil {
+		return nil
+	}
+	return b.Limits
+}
+
+// WriteIDTime returns the Unix ms a write id was made at (0 when it is malformed).
+func WriteIDTime(id string) int64 {
+	ms, _, _ := strings.Cut(id, ".")
+	v, err := strconv.ParseInt(ms, 36, 64)
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // WriteMode says how a LimitWrite changes a limit's state E and on which condition.
@@ -76,6 +106,20 @@ type BucketWrite struct {
 	Now      int64 // Unix ms, stored as the time of the change
 	// Create also writes the item's GSI2 keys; set it when the item may not exist yet.
 	Create bool
+	// Lane and WriteID, when set, make the write idempotent: the item records WriteID as its
+	// lane's last write, on the condition that the lane's last write is another one. A lane has
+	// at most one write in flight, so a resend of an applied write (by the SDK after a lost
+	// response, or by the caller) fails its condition with WriteID in the item and is reported
+	// as applied (WriteBuckets), never applied twice.
+	Lane, WriteID string
+	// Prune removes other lanes' write ids (stale ones), each on the condition that it is
+	// still the value given, so the item does not grow with every writer that ever wrote it.
+	Prune map[string]string
+}
+
+// Applied reports whether the item cur already holds w's write (a resend of an applied write).
+func (w BucketWrite) Applied(cur *Bucket) bool {
+	return w.WriteID != "" && cur != nil && cur.Lanes[w.Lane] == w.WriteID
 }
 
 // FailedWrite is a write whose condition did not hold.
@@ -120,8 +164,9 @@ func (e *ExtraConditionError) Error() string {
 }
 
 // WriteBuckets applies writes atomically: all or none. One write without extras or token is one
-// UpdateItem, whose result is returned (the item after the write); otherwise they are one
-// TransactWriteItems, for which the returned slice is nil. A failed condition returns
+// UpdateItem, whose result is returned: the limits it wrote as they are after it (a Partial
+// bucket: UPDATED_NEW, so the answer carries neither the limits it did not write nor the
+// item's lanes); otherwise they are one TransactWriteItems, for which the returned slice is nil. A failed condition returns
 // *ConditionFailedError with the current items, at no read cost.
 func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts WriteOptions) ([]*Bucket, error) {
 	if len(writes) == 0 && len(opts.Extra) == 0 {
@@ -133,17 +178,25 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
 			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
 			ExpressionAttributeValues:           u.ExpressionAttributeValues,
-			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValues:                        types.ReturnValueUpdatedNew,
 			ReturnValuesOnConditionCheckFailure: u.ReturnValuesOnConditionCheckFailure,
 		})
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
 			if errors.As(err, &ccf) {
-				return nil, &ConditionFailedError{Failed: []FailedWrite{{Index: 0, Current: decodeBucketOrNil(ccf.Item)}}}
+				cur := decodeBucketOrNil(ccf.Item)
+				if writes[0].Applied(cur) {
+					return []*Bucket{cur}, nil // a resend: the item holds the write and what followed
+				}
+				return nil, &ConditionFailedError{Failed: []FailedWrite{{Index: 0, Current: cur}}}
+			}
+			var tce *types.TransactionConflictException
+			if errors.As(err, &tce) {
+				return nil, fmt.Errorf("update bucket %s/%s: %w: %w", writes[0].EntityID, writes[0].Resource, ErrConflict, err)
 			}
 			return nil, fmt.Errorf("update bucket %s/%s: %w", writes[0].EntityID, writes[0].Resource, err)
 		}
-		b, err := decodeBucket(out.Attributes)
+		b, err := decodeUpdated(out.Attributes, writes[0])
 		if err != nil {
 			return nil, err
 		}
@@ -154,44 +207,66 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 		items = append(items, types.TransactWriteItem{Update: t.bucketUpdate(w)})
 	}
 	items = append(items, opts.Extra...)
-	return nil, t.transact(ctx, items, opts.Token, len(writes))
+	return t.transact(ctx, items, opts.Token, writes)
 }
 
-// transact runs a transaction and maps its cancellation: the first nBuckets items are bucket
-// updates, the rest extras.
-func (t *Table) transact(ctx context.Context, items []types.TransactWriteItem, token string, nBuckets int) error {
+// transact runs a transaction and maps its cancellation: the first len(writes) items are bucket
+// updates, the rest extras. A transaction cancelled because a bucket already holds its write id
+// was applied before (a resend): it returns the current items of the buckets whose reasons
+// carry one (nil entries otherwise) and no error. A successful transaction returns nil images.
+func (t *Table) transact(ctx context.Context, items []types.TransactWriteItem, token string, writes []BucketWrite) ([]*Bucket, error) {
+	nBuckets := len(writes)
 	in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
 	if token != "" {
 		in.ClientRequestToken = aws.String(token)
 	}
 	_, err := t.client.TransactWriteItems(ctx, in)
 	if err == nil {
-		return nil
+		return nil, nil
 	}
 	var tce *types.TransactionCanceledException
 	if !errors.As(err, &tce) {
-		return fmt.Errorf("transact write: %w", err)
+		var ipm *types.IdempotentParameterMismatchException
+		if errors.As(err, &ipm) {
+			return nil, fmt.Errorf("transact write: token reused for another request: %w", err)
+		}
+		return nil, fmt.Errorf("transact write: %w", err)
 	}
 	var failed []FailedWrite
-	conflict := false
+	var extra *ExtraConditionError
+	conflict, applied := false, false
+	images := make([]*Bucket, nBuckets)
 	for i, r := range tce.CancellationReasons {
 		switch aws.ToString(r.Code) {
 		case "ConditionalCheckFailed":
 			if i >= nBuckets {
-				return &ExtraConditionError{Index: i - nBuckets, Item: r.Item}
+				if extra == nil {
+					extra = &ExtraConditionError{Index: i - nBuckets, Item: r.Item}
+				}
+				continue
 			}
-			failed = append(failed, FailedWrite{Index: i, Current: decodeBucketOrNil(r.Item)})
+			cur := decodeBucketOrNil(r.Item)
+			images[i] = cur
+			if writes[i].Applied(cur) {
+				applied = true
+				continue
+			}
+			failed = append(failed, FailedWrite{Index: i, Current: cur})
 		case "TransactionConflict":
 			conflict = true
 		}
 	}
-	if len(failed) > 0 {
-		return &ConditionFailedError{Failed: failed}
+	switch {
+	case applied:
+		return images, nil
+	case extra != nil:
+		return nil, extra
+	case len(failed) > 0:
+		return nil, &ConditionFailedError{Failed: failed}
+	case conflict:
+		return nil, fmt.Errorf("%w: %w", ErrConflict, err)
 	}
-	if conflict {
-		return fmt.Errorf("%w: %w", ErrConflict, err)
-	}
-	return fmt.Errorf("transact write: %w", err)
+	return nil, fmt.Errorf("transact write: %w", err)
 }
 
 // GetBucket reads a bucket item with a strongly consistent read. An item that does not exist is
@@ -283,6 +358,18 @@ func (t *Table) bucketUpdate(w BucketWrite) *types.Update {
 		values[":acq"] = num(w.Acquires)
 		add = append(add, "#acq :acq")
 	}
+	if w.WriteID != "" {
+		names["#w"], values[":w"] = AttrWriteID+w.Lane, s(w.WriteID)
+		set = append(set, "#w = :w")
+		cond = append(cond, "(attribute_not_exists(#w) OR #w <> :w)")
+	}
+	var remove []string
+	for i, lane := range sortedKeys(w.Prune) {
+		pn, pv := fmt.Sprintf("#p%d", i), fmt.Sprintf(":p%d", i)
+		names[pn], values[pv] = AttrWriteID+lane, s(w.Prune[lane])
+		remove = append(remove, pn)
+		cond = append(cond, pn+" = "+pv)
+	}
 	if w.Create {
 		names["#g2pk"], names["#g2sk"] = AttrGSI2PK, AttrGSI2SK
 		values[":g2pk"], values[":g2sk"] = s(PrefixResource+w.Resource), s(PrefixBucket+w.EntityID)
@@ -291,6 +378,9 @@ func (t *Table) bucketUpdate(w BucketWrite) *types.Update {
 	update := "SET " + strings.Join(set, ", ")
 	if len(add) > 0 {
 		update += " ADD " + strings.Join(add, ", ")
+	}
+	if len(remove) > 0 {
+		update += " REMOVE " + strings.Join(remove, ", ")
 	}
 	out := &types.Update{
 		TableName: aws.String(t.name), Key: bucketKey(w.EntityID, w.Resource), UpdateExpression: aws.String(update),
@@ -314,6 +404,25 @@ func decodeBucketOrNil(item map[string]types.AttributeValue) *Bucket {
 	return b
 }
 
+// decodeUpdated decodes the UPDATED_NEW answer to the write w.
+func decodeUpdated(item map[string]types.AttributeValue, w BucketWrite) (*Bucket, error) {
+	b := &Bucket{EntityID: w.EntityID, Resource: w.Resource, Limits: make(map[string]LimitState, len(w.Limits)), Partial: true,
+		Acquires: numAttr(item[AttrAcquires]), UpdatedAt: numAttr(item[AttrUpdatedAt])}
+	for _, lw := range w.Limits {
+		nv, ok := item[AttrState+lw.Name].(*types.AttributeValueMemberN)
+		if !ok {
+			return nil, fmt.Errorf("storage: bucket %s/%s: the write's answer lacks %s", w.EntityID, w.Resource, AttrState+lw.Name)
+		}
+		e, err := tokenbucket.ParseInt128(nv.Value)
+		if err != nil {
+			return nil, fmt.Errorf("storage: bucket %s/%s: %s: %w", w.EntityID, w.Resource, lw.Name, err)
+		}
+		b.Limits[lw.Name] = LimitState{Params: lw.Params, State: e, Consumed: numAttr(item[AttrConsumed+lw.Name])}
+	}
+	return b, nil
+}
+
+// decodeBucket decodes a bucket item, its lanes' write ids included.
 func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 	b := &Bucket{Limits: map[string]LimitState{}}
 	if pk, ok := item[AttrPK].(*types.AttributeValueMemberS); ok {
@@ -325,6 +434,13 @@ func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 	b.Acquires = numAttr(item[AttrAcquires])
 	b.UpdatedAt = numAttr(item[AttrUpdatedAt])
 	for name, av := range item {
+		if lane, ok := strings.CutPrefix(name, AttrWriteID); ok {
+			if b.Lanes == nil {
+				b.Lanes = map[string]string{}
+			}
+			b.Lanes[lane] = strAttr(av)
+			continue
+		}
 		limit, ok := strings.CutPrefix(name, AttrState)
 		if !ok {
 			continue
@@ -358,4 +474,13 @@ func numAttr(av types.AttributeValue) int64 {
 	}
 	v, _ := strconv.ParseInt(nv.Value, 10, 64)
 	return v
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

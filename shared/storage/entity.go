@@ -31,6 +31,13 @@ type EntityItem struct {
 	Children  int64 // number of children, kept by CreateEntity and DeleteEntity
 	CreatedAt int64 // Unix ms
 	UpdatedAt int64 // Unix ms
+	// Version counts audited changes: 1 at creation, +1 per update (0 for an entity stored
+	// before auditing). Conditions on it make a change exact under concurrent admins.
+	Version int64
+	// LimitsChange is the change id of the last change of the entity's stored limits ("" if
+	// none), from its limits mark (ReadEntityPartition fills it): a delete is conditioned on
+	// it, so that it knows every limit it deletes.
+	LimitsChange string
 }
 
 const (
@@ -53,6 +60,9 @@ func encodeEntity(e EntityItem) map[string]types.AttributeValue {
 	item[attrChildren] = num(e.Children)
 	item[attrCreated] = num(e.CreatedAt)
 	item[attrUpdated] = num(e.UpdatedAt)
+	if e.Version > 0 {
+		item[attrVersion] = num(e.Version)
+	}
 	if e.ParentID != "" {
 		item[attrParent] = s(e.ParentID)
 		item[AttrGSI1PK] = s(PrefixParent + e.ParentID)
@@ -84,6 +94,7 @@ func decodeEntity(item map[string]types.AttributeValue) *EntityItem {
 		Children:  numAttr(item[attrChildren]),
 		CreatedAt: numAttr(item[attrCreated]),
 		UpdatedAt: numAttr(item[attrUpdated]),
+		Version:   numAttr(item[attrVersion]),
 		Metadata:  map[string]string{},
 	}
 	if b, ok := item[attrCascade].(*types.AttributeValueMemberBOOL); ok {
@@ -97,31 +108,18 @@ func decodeEntity(item map[string]types.AttributeValue) *EntityItem {
 	return e
 }
 
-// CreateEntity stores a new entity. It returns ErrExists when the id is taken. A child is
-// created in one transaction with a check that its parent exists and is a root
-// (ErrParentNotFound, ErrParentIsChild), and the parent's child count goes up by one, so a
-// parent can never be deleted while it has children.
-func (t *Table) CreateEntity(ctx context.Context, e EntityItem) error {
-	e.Children = 0
-	put := &dynamodb.PutItemInput{
-		TableName:           aws.String(t.name),
-		Item:                encodeEntity(e),
-		ConditionExpression: aws.String("attribute_not_exists(PK)"),
-	}
-	if e.ParentID == "" {
-		_, err := t.client.PutItem(ctx, put)
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
-			return fmt.Errorf("entity %s: %w", e.ID, ErrExists)
-		}
-		if err != nil {
-			return fmt.Errorf("create entity %s: %w", e.ID, err)
-		}
-		return nil
-	}
-	_, err := t.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression}},
-		{Update: &types.Update{
+// CreateEntity stores a new entity (version 1) and its audit record in one transaction. It
+// returns ErrExists when the id is taken. A child's transaction also checks that its parent
+// exists and is a root (ErrParentNotFound, ErrParentIsChild) and adds one to the parent's child
+// count, so a parent can never be deleted while it has children. When rec is already stored
+// (an earlier attempt of this change applied and its answer was lost) it returns nil.
+func (t *Table) CreateEntity(ctx context.Context, e EntityItem, rec *AuditRecord) error {
+	e.Children, e.Version = 0, 1
+	items := []types.TransactWriteItem{{Put: &types.Put{
+		TableName: aws.String(t.name), Item: encodeEntity(e), ConditionExpression: aws.String("attribute_not_exists(PK)"),
+	}}}
+	if e.ParentID != "" {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
 			TableName:                           aws.String(t.name),
 			Key:                                 entityKey(e.ParentID),
 			UpdateExpression:                    aws.String("ADD #c :one"),
@@ -129,27 +127,20 @@ func (t *Table) CreateEntity(ctx context.Context, e EntityItem) error {
 			ExpressionAttributeNames:            map[string]string{"#c": attrChildren, "#p": attrParent},
 			ExpressionAttributeValues:           map[string]types.AttributeValue{":one": num(1)},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
-	}})
-	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) && len(tce.CancellationReasons) == 2 {
+		}})
+	}
+	return t.auditedWrite(ctx, "create entity "+e.ID, items, rec, func(reasons []types.CancellationReason) error {
 		switch {
-		case aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed":
+		case aws.ToString(reasons[0].Code) == "ConditionalCheckFailed":
 			return fmt.Errorf("entity %s: %w", e.ID, ErrExists)
-		case aws.ToString(tce.CancellationReasons[1].Code) == "ConditionalCheckFailed":
-			if len(tce.CancellationReasons[1].Item) == 0 {
+		case e.ParentID != "" && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed":
+			if len(reasons[1].Item) == 0 {
 				return fmt.Errorf("entity %s: %w: %s", e.ID, ErrParentNotFound, e.ParentID)
 			}
 			return fmt.Errorf("entity %s: %w: %s", e.ID, ErrParentIsChild, e.ParentID)
-		case aws.ToString(tce.CancellationReasons[0].Code) == "TransactionConflict",
-			aws.ToString(tce.CancellationReasons[1].Code) == "TransactionConflict":
-			return fmt.Errorf("create entity %s: %w: %w", e.ID, ErrConflict, err)
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("create entity %s: %w", e.ID, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // GetEntity reads an entity (strongly consistent). It returns ErrNotFound when there is none.
@@ -166,90 +157,128 @@ func (t *Table) GetEntity(ctx context.Context, id string) (*EntityItem, error) {
 	return decodeEntity(out.Item), nil
 }
 
-// UpdateEntity replaces an existing entity's name, cascade default and metadata; the parent is
-// fixed at creation. It returns the entity as stored, or ErrNotFound.
-func (t *Table) UpdateEntity(ctx context.Context, e EntityItem) (*EntityItem, error) {
-	out, err := t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(t.name),
-		Key:                 entityKey(e.ID),
-		UpdateExpression:    aws.String("SET #n = :n, #c = :c, #m = :m, #u = :u"),
-		ConditionExpression: aws.String("attribute_exists(PK)"),
-		ExpressionAttributeNames: map[string]string{
-			"#n": attrName, "#c": attrCascade, "#m": attrMetadata, "#u": attrUpdated,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":n": s(e.Name), ":c": &types.AttributeValueMemberBOOL{Value: e.Cascade},
-			":m": encodeStringMap(e.Metadata), ":u": num(e.UpdatedAt),
-		},
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return nil, fmt.Errorf("entity %s: %w", e.ID, ErrNotFound)
+// UpdateEntity replaces the name, cascade default and metadata of the entity stored at
+// version expect (the parent is fixed at creation), sets its updated_at to e.UpdatedAt and its
+// version to expect+1, and writes rec, in one transaction. It returns ErrStale (nothing
+// written) when the entity is gone or at another version, and nil when rec is already stored.
+func (t *Table) UpdateEntity(ctx context.Context, e EntityItem, expect Expect, rec *AuditRecord) error {
+	names := map[string]string{"#n": attrName, "#c": attrCascade, "#m": attrMetadata, "#u": attrUpdated}
+	values := map[string]types.AttributeValue{
+		":n": s(e.Name), ":c": &types.AttributeValueMemberBOOL{Value: e.Cascade},
+		":m": encodeStringMap(e.Metadata), ":u": num(e.UpdatedAt), ":next": num(int64(expect) + 1),
 	}
-	if err != nil {
-		return nil, fmt.Errorf("update entity %s: %w", e.ID, err)
-	}
-	return decodeEntity(out.Attributes), nil
+	cond := expect.condition(names, values)
+	names["#ver"] = attrVersion
+	return t.auditedWrite(ctx, "update entity "+e.ID, []types.TransactWriteItem{{Update: &types.Update{
+		TableName:                 aws.String(t.name),
+		Key:                       entityKey(e.ID),
+		UpdateExpression:          aws.String("SET #n = :n, #c = :c, #m = :m, #u = :u, #ver = :next"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}}}, rec, nil)
 }
 
-// DeleteEntity deletes an entity, its stored limits and its buckets. It returns ErrNotFound for
-// an unknown entity and ErrHasChildren, deleting nothing, when the entity has children. The
-// entity item goes first (in one transaction with its parent's child count); its limits and
-// buckets follow, so a failure part way leaves only items no entity refers to. Usage snapshots
+// GetEntityWithLimits reads an entity and its stored limits (entity+resource and entity
+// default, by resource) in one strongly consistent Query of its partition. It returns
+// ErrNotFound when the entity does not exist.
+func (t *Table) GetEntityWithLimits(ctx context.Context, id string) (*EntityItem, map[string]*LimitsItem, error) {
+	e, limits, err := t.ReadEntityPartition(ctx, id)
+	if err == nil && e == nil {
+		err = fmt.Errorf("entity %s: %w", id, ErrNotFound)
+	}
+	return e, limits, err
+}
+
+// ReadEntityPartition reads an entity's partition in one strongly consistent Query: the entity
+// (nil when it is not stored) and its stored limits by resource (DefaultResource: its default).
+func (t *Table) ReadEntityPartition(ctx context.Context, id string) (*EntityItem, map[string]*LimitsItem, error) {
+	p := dynamodb.NewQueryPaginator(t.client, &dynamodb.QueryInput{
+		TableName:                 aws.String(t.name),
+		KeyConditionExpression:    aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(PrefixEntity + id)},
+		ConsistentRead:            aws.Bool(true),
+	})
+	var e *EntityItem
+	limits := map[string]*LimitsItem{}
+	mark := ""
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read entity %s: %w", id, err)
+		}
+		for _, it := range page.Items {
+			switch sk := strAttr(it[AttrSK]); {
+			case sk == SKMeta:
+				e = decodeEntity(it)
+			case sk == SKLimitsMark:
+				mark = strAttr(it[attrLimitsChange])
+			case len(sk) > len(PrefixLimits) && sk[:len(PrefixLimits)] == PrefixLimits:
+				limits[sk[len(PrefixLimits):]] = decodeLimitsItem(it)
+			}
+		}
+	}
+	if e != nil {
+		e.LimitsChange = mark
+	}
+	return e, limits, nil
+}
+
+// DeleteEntity deletes the entity e as read (at version Expect(e.Version), its limits last
+// changed by e.LimitsChange) with its audit record, then its stored limits and buckets. It
+// returns ErrHasChildren, deleting nothing, when the entity has children, and ErrStale (nothing
+// deleted) when it is gone or it or its limits changed since it was read. The entity item goes first (in one transaction with its parent's child count and
+// rec); its limits and buckets follow, so a failure part way leaves only items no entity refers
+// to, and a retry of the same change (rec already stored) finishes the sweep. Usage snapshots
 // are kept until their TTL: they are the billing record.
-func (t *Table) DeleteEntity(ctx context.Context, id string) error {
-	e, err := t.GetEntity(ctx, id)
-	if err != nil {
-		return err
-	}
+func (t *Table) DeleteEntity(ctx context.Context, e *EntityItem, rec *AuditRecord) error {
 	if e.Children > 0 {
-		return fmt.Errorf("entity %s: %w", id, ErrHasChildren)
+		return fmt.Errorf("entity %s: %w", e.ID, ErrHasChildren)
 	}
-	del := &types.Delete{
-		TableName:                aws.String(t.name),
-		Key:                      entityKey(id),
-		ConditionExpression:      aws.String("attribute_exists(PK) AND (attribute_not_exists(#c) OR #c = :zero)"),
-		ExpressionAttributeNames: map[string]string{"#c": attrChildren},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":zero": num(0),
-		},
+	names := map[string]string{"#c": attrChildren}
+	values := map[string]types.AttributeValue{":zero": num(0)}
+	cond := Expect(e.Version).condition(names, values) + " AND (attribute_not_exists(#c) OR #c = :zero)"
+	items := []types.TransactWriteItem{{Delete: &types.Delete{
+		TableName: aws.String(t.name), Key: entityKey(e.ID), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}}
+	// The limits as read: no limits change since (the mark is the same, or still absent). The
+	// mark goes with the entity (a delete of an absent item under attribute_not_exists is a
+	// no-op), which needs no permission beyond the admin's DeleteItem.
+	mark := &types.Delete{TableName: aws.String(t.name), Key: key(PrefixEntity+e.ID, SKLimitsMark),
+		ConditionExpression: aws.String("attribute_not_exists(PK)")}
+	if e.LimitsChange != "" {
+		mark.ConditionExpression = aws.String("#lc = :lc")
+		mark.ExpressionAttributeNames = map[string]string{"#lc": attrLimitsChange}
+		mark.ExpressionAttributeValues = map[string]types.AttributeValue{":lc": s(e.LimitsChange)}
 	}
-	if e.ParentID == "" {
-		_, err = t.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName: del.TableName, Key: del.Key, ConditionExpression: del.ConditionExpression,
-			ExpressionAttributeNames: del.ExpressionAttributeNames, ExpressionAttributeValues: del.ExpressionAttributeValues,
-		})
-	} else {
-		_, err = t.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Delete: del},
-			{Update: &types.Update{
-				TableName:                 aws.String(t.name),
-				Key:                       entityKey(e.ParentID),
-				UpdateExpression:          aws.String("ADD #c :minus"),
-				ConditionExpression:       aws.String("attribute_exists(PK)"),
-				ExpressionAttributeNames:  map[string]string{"#c": attrChildren},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1)},
-			}},
+	items = append(items, types.TransactWriteItem{Delete: mark})
+	if e.ParentID != "" {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName:                 aws.String(t.name),
+			Key:                       entityKey(e.ParentID),
+			UpdateExpression:          aws.String("ADD #c :minus"),
+			ConditionExpression:       aws.String("attribute_exists(PK)"),
+			ExpressionAttributeNames:  map[string]string{"#c": attrChildren},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1)},
 		}})
 	}
-	var ccf *types.ConditionalCheckFailedException
-	var tce *types.TransactionCanceledException
-	if errors.As(err, &ccf) || (errors.As(err, &tce) && len(tce.CancellationReasons) > 0 &&
-		aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed") {
-		// The entity went away or gained a child since it was read.
-		if _, gerr := t.GetEntity(ctx, id); errors.Is(gerr, ErrNotFound) {
-			return gerr
+	err := t.auditedWrite(ctx, "delete entity "+e.ID, items, rec, func(reasons []types.CancellationReason) error {
+		if aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" && len(reasons[0].Item) > 0 {
+			if cur := decodeEntity(reasons[0].Item); cur.Version == e.Version && cur.Children > 0 {
+				return fmt.Errorf("entity %s: %w", e.ID, ErrHasChildren)
+			}
 		}
-		return fmt.Errorf("entity %s: %w", id, ErrHasChildren)
-	}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("delete entity %s: %w", id, err)
-	}
-	if err := t.deletePartition(ctx, PrefixEntity+id); err != nil {
 		return err
 	}
-	return t.deletePartition(ctx, PrefixBucket+id)
+	if err := t.deletePartition(ctx, PrefixEntity+e.ID); err != nil {
+		return err
+	}
+	return t.deletePartition(ctx, PrefixBucket+e.ID)
 }
 
 // deletePartition deletes every item whose partition key is pk.

@@ -36,6 +36,9 @@ const (
 	KeySystem      = "SYSTEM"
 	SKMeta         = "#META"
 	SKLease        = "#LEASE"
+	// SKLimitsMark is the item of an entity's partition that changes with each change of the
+	// entity's stored limits (see Table.PutLimits).
+	SKLimitsMark = "#LIMITS"
 
 	// DefaultResource is the reserved resource that names an entity's default limits.
 	DefaultResource = "_default_"

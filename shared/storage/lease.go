@@ -38,8 +38,9 @@ type LeaseItem struct {
 	Resource  string
 	State     string
 	Levels    []LeaseLevel
-	CreatedAt int64 // Unix ms
-	ExpiresAt int64 // Unix ms; the item is gone (TTL) some time after
+	CreatedAt int64           // Unix ms
+	ExpiresAt int64           // Unix ms; the item is gone (TTL) some time after
+	Keys      map[string]bool // idempotency keys of the adjustments applied
 }
 
 const (
@@ -49,6 +50,7 @@ const (
 	attrLeaseID      = "lease_id"
 	attrSecret       = "secret"
 	attrResource     = "resource"
+	attrLeaseKeys    = "keys" // String Set: idempotency keys applied
 	// amountAttr(i, name) holds the millitokens level i of a lease holds for a limit.
 	amountPrefix = "a"
 	// leaseTTLGrace keeps an expired lease item readable (as expired) a day before TTL deletes it.
@@ -71,12 +73,14 @@ func amountAttr(level int, name string) string {
 // ErrBadLeaseID means a string is not a lease id.
 var ErrBadLeaseID = errors.New("storage: malformed lease id")
 
-// NewLeaseID returns the id of a new lease: random, or bound to requestID when it is set.
-func NewLeaseID(entity, resource, requestID string) string {
+// NewLeaseID returns the id of a new lease: random, or bound to requestID when it is set. The
+// request's hash covers principal (the caller's identity, "" when none is known), so a request
+// id names a lease only for the principal that made it.
+func NewLeaseID(principal, entity, resource, requestID string) string {
 	if requestID == "" {
 		return randomHex()
 	}
-	return requestHash(entity, resource, requestID) + "-" + randomHex()
+	return requestHash(principal, entity, resource, requestID) + "-" + randomHex()
 }
 
 func randomHex() string {
@@ -85,8 +89,12 @@ func randomHex() string {
 	return hex.EncodeToString(b)
 }
 
-func requestHash(entity, resource, requestID string) string {
-	h := sha256.Sum256([]byte(entity + "\x00" + resource + "\x00" + requestID))
+func requestHash(principal, entity, resource, requestID string) string {
+	key := entity + "\x00" + resource + "\x00" + requestID
+	if principal != "" {
+		key = "p\x00" + principal + "\x00" + key
+	}
+	h := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(h[:])
 }
 
@@ -150,15 +158,26 @@ func (t *Table) PutLease(l LeaseItem) (Extra, error) {
 // LeaseIDOf returns the id of the lease in a lease item.
 func LeaseIDOf(item map[string]types.AttributeValue) string { return strAttr(item[attrLeaseID]) }
 
-// UpdateLease returns the transaction item that changes a lease's held amounts by deltas (per
-// level, millitokens) and, when to is set, its state; on the condition that it is open, not
-// expired at now, and holds exactly expect (when given) or at least what negative deltas give
-// back.
-func (t *Table) UpdateLease(id string, deltas []map[string]int64, expect []map[string]int64, to string, now int64) (Extra, error) {
+// LeaseUpdate is a change of a stored lease (UpdateLease).
+type LeaseUpdate struct {
+	Deltas []map[string]int64 // per level, millitokens added to the held amounts
+	// Expect, when set, gives per level the exact amounts the lease must hold (an amount of 0
+	// also matches an absent one).
+	Expect []map[string]int64
+	To     string // the new state, when set
+	// Key, when set, is recorded in the lease on the condition that it is not there yet.
+	Key string
+}
+
+// UpdateLease returns the transaction item that makes the change u to a lease; on the condition
+// that it is open, not expired at now, holds exactly u.Expect (when given) or at least what
+// negative deltas give back, and has not recorded u.Key.
+func (t *Table) UpdateLease(id string, u LeaseUpdate, now int64) (Extra, error) {
 	k, _, err := parseLeaseID(id)
 	if err != nil {
 		return Extra{}, err
 	}
+	deltas, expect, to := u.Deltas, u.Expect, u.To
 	names := map[string]string{"#st": attrLeaseState, "#ex": attrLeaseExpires}
 	values := map[string]types.AttributeValue{":open": s(LeaseOpen), ":now": num(now)}
 	cond := []string{"#st = :open", "#ex > :now"}
@@ -183,8 +202,18 @@ func (t *Table) UpdateLease(id string, deltas []map[string]int64, expect []map[s
 		for name, x := range m {
 			n, v := fmt.Sprintf("#x%d_%d", i, len(names)), fmt.Sprintf(":x%d_%d", i, len(values))
 			names[n], values[v] = amountAttr(i, name), num(x)
-			cond = append(cond, n+" = "+v)
+			if x == 0 {
+				cond = append(cond, fmt.Sprintf("(attribute_not_exists(%s) OR %s = %s)", n, n, v))
+			} else {
+				cond = append(cond, n+" = "+v)
+			}
 		}
+	}
+	if u.Key != "" {
+		names["#keys"] = attrLeaseKeys
+		values[":key"], values[":keys"] = s(u.Key), &types.AttributeValueMemberSS{Value: []string{u.Key}}
+		cond = append(cond, "NOT contains(#keys, :key)")
+		add = append(add, "#keys :keys")
 	}
 	if to != "" {
 		values[":to"] = s(to)
@@ -266,6 +295,12 @@ func DecodeLease(item map[string]types.AttributeValue) *LeaseItem {
 	l := &LeaseItem{
 		ID: strAttr(item[attrLeaseID]), EntityID: strAttr(item[attrEntityID]), Resource: strAttr(item[attrResource]),
 		State: strAttr(item[attrLeaseState]), CreatedAt: numAttr(item[attrCreated]), ExpiresAt: numAttr(item[attrLeaseExpires]),
+	}
+	if ks, ok := item[attrLeaseKeys].(*types.AttributeValueMemberSS); ok {
+		l.Keys = make(map[string]bool, len(ks.Value))
+		for _, k := range ks.Value {
+			l.Keys[k] = true
+		}
 	}
 	levels, _ := item[attrLeaseLevels].(*types.AttributeValueMemberL)
 	if levels == nil {

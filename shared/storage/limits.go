@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -62,19 +61,70 @@ func decodeLimits(item map[string]types.AttributeValue) []LimitConfig {
 	return out
 }
 
-// PutLimits stores the limits of a scope, replacing what was there.
-func (t *Table) PutLimits(ctx context.Context, sc Scope, limits []LimitConfig, now int64) error {
+// LimitsItem is a stored set of limits with its admin version (see EntityItem.Version).
+type LimitsItem struct {
+	Limits    []LimitConfig
+	UpdatedAt int64 // Unix ms
+	Version   int64
+}
+
+func decodeLimitsItem(item map[string]types.AttributeValue) *LimitsItem {
+	return &LimitsItem{Limits: decodeLimits(item), UpdatedAt: numAttr(item[attrUpdated]), Version: numAttr(item[attrVersion])}
+}
+
+// PutLimits stores the limits of a scope, replacing the item at version expect (NoItem: there
+// must be none), at version expect+1 (1 for a new item) with updated_at now, and writes rec, in
+// one transaction (with the entity's limits mark, for an entity's scope: see limitsWrite). It
+// returns ErrStale (nothing written) when the item is not in the expected state, and nil when
+// rec is already stored (an earlier attempt applied).
+func (t *Table) PutLimits(ctx context.Context, sc Scope, limits []LimitConfig, now int64, expect Expect, rec *AuditRecord) error {
 	item := limitsKey(sc.EntityID, sc.Resource)
 	item[attrLimits] = encodeLimits(limits)
 	item[attrUpdated] = num(now)
-	if _, err := t.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(t.name), Item: item}); err != nil {
-		return fmt.Errorf("put limits %+v: %w", sc, err)
+	item[attrVersion] = num(max(int64(expect), 0) + 1)
+	names, values := map[string]string{}, map[string]types.AttributeValue{}
+	cond := expect.condition(names, values)
+	put := &types.Put{TableName: aws.String(t.name), Item: item, ConditionExpression: aws.String(cond)}
+	if len(names) > 0 {
+		put.ExpressionAttributeNames = names
 	}
-	return nil
+	if len(values) > 0 {
+		put.ExpressionAttributeValues = values
+	}
+	return t.limitsWrite(ctx, fmt.Sprintf("put limits %+v", sc), sc, types.TransactWriteItem{Put: put}, rec)
+}
+
+// limitsWrite runs an audited write of a scope's limits. For an entity's scope the transaction
+// also sets the change id on the entity's limits mark (item E#{entity} / #LIMITS, attribute
+// lchg; no index keys, so no index write): an entity delete computed before this change fails
+// its condition on the mark and reads again, so the delete's record lists exactly the limits
+// it deletes. (The mark needs no entity: the library lets an entity that is not stored have
+// limits, and a delete sweeps the mark with the partition.)
+func (t *Table) limitsWrite(ctx context.Context, op string, sc Scope, write types.TransactWriteItem, rec *AuditRecord) error {
+	items := []types.TransactWriteItem{write}
+	if sc.EntityID != "" {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(t.name), Key: key(PrefixEntity+sc.EntityID, SKLimitsMark),
+			UpdateExpression:          aws.String("SET #lc = :lc"),
+			ExpressionAttributeNames:  map[string]string{"#lc": attrLimitsChange},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":lc": s(rec.ChangeID)},
+		}})
+	}
+	return t.auditedWrite(ctx, op, items, rec, nil)
 }
 
 // GetLimits reads the limits of a scope (strongly consistent), or ErrNotFound.
 func (t *Table) GetLimits(ctx context.Context, sc Scope) ([]LimitConfig, error) {
+	it, err := t.GetLimitsItem(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	return it.Limits, nil
+}
+
+// GetLimitsItem reads the limits of a scope with their version (strongly consistent), or
+// ErrNotFound.
+func (t *Table) GetLimitsItem(ctx context.Context, sc Scope) (*LimitsItem, error) {
 	out, err := t.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(t.name), Key: limitsKey(sc.EntityID, sc.Resource), ConsistentRead: aws.Bool(true),
 	})
@@ -84,23 +134,21 @@ func (t *Table) GetLimits(ctx context.Context, sc Scope) ([]LimitConfig, error) 
 	if out.Item == nil {
 		return nil, fmt.Errorf("limits %+v: %w", sc, ErrNotFound)
 	}
-	return decodeLimits(out.Item), nil
+	return decodeLimitsItem(out.Item), nil
 }
 
-// DeleteLimits deletes the limits of a scope, or returns ErrNotFound.
-func (t *Table) DeleteLimits(ctx context.Context, sc Scope) error {
-	_, err := t.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: aws.String(t.name), Key: limitsKey(sc.EntityID, sc.Resource),
-		ConditionExpression: aws.String("attribute_exists(PK)"),
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return fmt.Errorf("limits %+v: %w", sc, ErrNotFound)
+// DeleteLimits deletes the limits of a scope stored at version expect and writes rec, in one
+// transaction (with the entity's limits mark, for an entity's scope: see limitsWrite). It
+// returns ErrStale (nothing deleted) when the item is gone or at another version, and nil when
+// rec is already stored.
+func (t *Table) DeleteLimits(ctx context.Context, sc Scope, expect Expect, rec *AuditRecord) error {
+	names, values := map[string]string{}, map[string]types.AttributeValue{}
+	del := &types.Delete{TableName: aws.String(t.name), Key: limitsKey(sc.EntityID, sc.Resource),
+		ConditionExpression: aws.String(expect.condition(names, values)), ExpressionAttributeNames: names}
+	if len(values) > 0 {
+		del.ExpressionAttributeValues = values
 	}
-	if err != nil {
-		return fmt.Errorf("delete limits %+v: %w", sc, err)
-	}
-	return nil
+	return t.limitsWrite(ctx, fmt.Sprintf("delete limits %+v", sc), sc, types.TransactWriteItem{Delete: del}, rec)
 }
 
 // BatchGetLimits reads the limits of up to 100 scopes in one BatchGetItem (more only when

@@ -67,11 +67,17 @@ type Gateway struct {
 	fns    map[string]lambda.Handler
 	routes []Route
 	log    *slog.Logger
+
+	principal string // the IAM principal every request is signed by (LocalPrincipal)
 }
+
+// LocalPrincipal is the IAM principal the local gateway puts in every request's context, where
+// API Gateway puts the one whose SigV4 signature it verified: the audit log's "who" locally.
+const LocalPrincipal = "arn:aws:iam::000000000000:user/local"
 
 // New returns a gateway over fns with routes; log gets one access-log line per request.
 func New(log *slog.Logger, routes []Route, fns ...Function) *Gateway {
-	g := &Gateway{fns: map[string]lambda.Handler{}, routes: routes, log: log}
+	g := &Gateway{fns: map[string]lambda.Handler{}, routes: routes, log: log, principal: LocalPrincipal}
 	for _, f := range fns {
 		g.fns[f.Name] = f.Handler
 	}
@@ -103,6 +109,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, reqID string) (i
 		return gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large"), rt.Function
 	}
 	ev := Event(r, body, reqID, rt.Method+" "+rt.Pattern, params)
+	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{AccountID: "000000000000", UserARN: g.principal}}
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return gatewayError(w, http.StatusInternalServerError, "Internal Server Error"), rt.Function

@@ -120,6 +120,8 @@ func loadSpec(t *testing.T) ([]operation, *jsonschema.Compiler) {
 						t.Fatalf("%s %s %d: inline response schema; use a component", method, path, status)
 					}
 					o.responses[status] = ref
+				} else {
+					o.responses[status] = "" // documented without a JSON body (a page, a file, 204)
 				}
 			}
 			ops = append(ops, o)
@@ -140,7 +142,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	served := map[string]bool{}
-	for _, rt := range []*httpapi.Router{acquireapi.New(nil, quiet), adminapi.New(nil, quiet, adminapi.UsageRoutes(nil, nil)...)} {
+	for _, rt := range []*httpapi.Router{acquireapi.New(nil, quiet), adminapi.New(nil, quiet, append(append(adminapi.UsageRoutes(nil, nil), adminapi.AuditRoutes(nil)...), adminapi.DashboardRoutes()...)...)} {
 		for _, r := range rt.Routes() {
 			key := r.Method + " " + r.Pattern
 			served[key] = true
@@ -165,7 +167,9 @@ func TestOpenAPI(t *testing.T) {
 		status int
 		query  string
 	}
-	acquire := `{"entity_id":"key-doc","resource":"gpt-4","consume":{"rpm":1,"tpm":500},"limits":[{"name":"rpm","rate":100,"period":"minute"},{"name":"tpm","capacity":10000,"refill_amount":10000,"refill_period_seconds":60}]}`
+	// rpm refills per day here: the server runs on the real clock, and a per-minute refill
+	// (one token per 600 ms) made step 2's 429 depend on how loaded the machine was.
+	acquire := `{"entity_id":"key-doc","resource":"gpt-4","consume":{"rpm":1,"tpm":500},"limits":[{"name":"rpm","rate":100,"period":"day"},{"name":"tpm","capacity":10000,"refill_amount":10000,"refill_period_seconds":60}]}`
 	limits := `{"limits":[{"name":"rpm","rate":100,"period":"minute"},{"name":"tpm","rate":10000,"period":"minute","burst":20000}]}`
 	ent := map[string]string{"entity_id": "key-doc"}
 	entRes := map[string]string{"entity_id": "key-doc", "resource": "gpt-4"}
@@ -212,6 +216,16 @@ func TestOpenAPI(t *testing.T) {
 		{"resourceUsage", res, ``, 200, "?window=daily&limit=10"},
 		{"resourceUsage", res, ``, 400, "?from=yesterday"},
 		{"resourceUsage", res, ``, 400, "?next_token=garbage"},
+		{"entityAudit", ent, ``, 200, "?limit=3"},
+		{"entityAudit", ent, ``, 400, "?next_token=garbage"},
+		{"resourceAudit", res, ``, 200, ""},
+		{"systemAudit", nil, ``, 200, ""},
+		{"systemAudit", nil, ``, 400, "?limit=0"},
+		{"dashboard", nil, ``, 200, ""},
+		{"dashboardAsset", map[string]string{"file": "app.js"}, ``, 200, ""},
+		{"dashboardAsset", map[string]string{"file": "style.css"}, ``, 200, ""},
+		{"dashboardAsset", map[string]string{"file": "index.html"}, ``, 404, ""},
+		{"dashboardAsset", map[string]string{"file": "secret.txt"}, ``, 404, ""},
 	}
 	byID := map[string]operation{}
 	for _, o := range ops {
@@ -275,7 +289,7 @@ func TestOpenAPI(t *testing.T) {
 	// Every documented path is routed by the gateway to a function: a method the function does
 	// not serve is the function's 405, never the gateway's 404.
 	for _, o := range ops {
-		req, _ := http.NewRequest(http.MethodPatch, base+strings.NewReplacer("{entity_id}", "x", "{resource}", "r", "{lease_id}", "l").Replace(o.path), nil)
+		req, _ := http.NewRequest(http.MethodPatch, base+strings.NewReplacer("{entity_id}", "x", "{resource}", "r", "{lease_id}", "l", "{file}", "app.js").Replace(o.path), nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

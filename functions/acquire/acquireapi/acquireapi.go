@@ -14,6 +14,7 @@ import (
 
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/metrics"
 )
 
 // Name is the function's name in logs and routes.
@@ -47,6 +48,16 @@ const (
 	ActionAvailable          = "available"
 	ActionTimeUntilAvailable = "time_until_available"
 )
+
+// RouteMetrics returns the counters of the acquire routes' 2xx answers, for
+// httpapi.MetricsObserver: acquires on PathAcquire, lease settles on PathCommit and PathRollback.
+func RouteMetrics() httpapi.RouteMetrics {
+	return httpapi.RouteMetrics{
+		PathAcquire:  metrics.MetricAcquires,
+		PathCommit:   metrics.MetricLeaseSettles,
+		PathRollback: metrics.MetricLeaseSettles,
+	}
+}
 
 type handlers struct{ l Limiter }
 
@@ -83,18 +94,22 @@ func (h *handlers) acquire(ctx context.Context, r *httpapi.Request) *httpapi.Res
 	if err != nil {
 		return httpapi.ErrorResponse(err)
 	}
+	req.Principal = r.Principal // request ids are the caller's own
 	lease, err := h.l.Acquire(ctx, req)
 	if err != nil {
 		return httpapi.ErrorResponse(err)
 	}
+	reason := ""
 	if lease.Degraded() {
-		r.Log().WarnContext(ctx, "granted a degraded lease (fail open)", "entity_id", req.EntityID, "resource", req.Resource)
+		reason = httpapi.DegradedUnavailable
+		r.Log().WarnContext(ctx, "granted a degraded lease (fail open)", "entity_id", req.EntityID, "resource", req.Resource,
+			"cause", lease.DegradedCause().Error())
 	}
 	statuses := lease.Statuses()
 	out := httpapi.AcquireResponse{
 		LeaseID: lease.ID(), EntityID: lease.EntityID(), Resource: lease.Resource(),
 		Consumed: lease.Consumed(), Statuses: httpapi.StatusesFrom(statuses),
-		ExpiresAt: lease.ExpiresAt(), Degraded: lease.Degraded(),
+		ExpiresAt: lease.ExpiresAt(), Degraded: lease.Degraded(), DegradedReason: reason,
 	}
 	if in.Commit {
 		// An in-memory lease: its commit writes nothing, and its id names nothing stored.
@@ -104,6 +119,7 @@ func (h *handlers) acquire(ctx context.Context, r *httpapi.Request) *httpapi.Res
 		out.LeaseID, out.Committed = "", true
 	}
 	resp := httpapi.JSON(http.StatusOK, out)
+	resp.Degraded = lease.Degraded()
 	httpapi.SetRateLimitHeaders(resp.Header, statuses)
 	return resp
 }
@@ -125,7 +141,7 @@ func (h *handlers) adjust(ctx context.Context, r *httpapi.Request) *httpapi.Resp
 	if err != nil {
 		return httpapi.ErrorResponse(err)
 	}
-	if err := lease.Adjust(ctx, in.Adjust); err != nil {
+	if err := lease.AdjustOnce(ctx, in.IdempotencyKey, in.Adjust); err != nil {
 		return httpapi.ErrorResponse(err)
 	}
 	statuses := lease.Statuses()
@@ -136,24 +152,37 @@ func (h *handlers) adjust(ctx context.Context, r *httpapi.Request) *httpapi.Resp
 }
 
 func (h *handlers) commit(ctx context.Context, r *httpapi.Request) *httpapi.Response {
-	return h.settle(ctx, r, (*limiter.Lease).Commit, httpapi.LeaseCommitted)
+	return h.settle(ctx, r, func(l *limiter.Lease, in httpapi.SettleRequest) error {
+		if in.Consumed != nil {
+			return l.Settle(ctx, in.Consumed) // the final count and the commit in one write
+		}
+		return l.Commit(ctx)
+	}, httpapi.LeaseCommitted)
 }
 
 func (h *handlers) rollback(ctx context.Context, r *httpapi.Request) *httpapi.Response {
-	return h.settle(ctx, r, (*limiter.Lease).Rollback, httpapi.LeaseRolledBack)
+	return h.settle(ctx, r, func(l *limiter.Lease, in httpapi.SettleRequest) error {
+		if in.Consumed != nil {
+			return httpapi.Invalid("consumed", "a rollback keeps nothing: drop consumed")
+		}
+		return l.Rollback(ctx)
+	}, httpapi.LeaseRolledBack)
 }
 
-// settle ends the lease with end: the body must be empty or {}.
-func (h *handlers) settle(ctx context.Context, r *httpapi.Request, end func(*limiter.Lease, context.Context) error, state string) *httpapi.Response {
-	var in struct{}
+// settle ends the lease with end: the body is empty or a SettleRequest.
+func (h *handlers) settle(ctx context.Context, r *httpapi.Request, end func(*limiter.Lease, httpapi.SettleRequest) error, state string) *httpapi.Response {
+	var in httpapi.SettleRequest
 	if err := httpapi.Decode(r.Body, &in, true); err != nil {
+		return httpapi.ErrorResponse(err)
+	}
+	if err := in.Check(); err != nil {
 		return httpapi.ErrorResponse(err)
 	}
 	lease, err := h.lease(ctx, r)
 	if err != nil {
 		return httpapi.ErrorResponse(err)
 	}
-	if err := end(lease, ctx); err != nil {
+	if err := end(lease, in); err != nil {
 		return httpapi.ErrorResponse(err)
 	}
 	out := httpapi.LeaseResponse{LeaseID: lease.ID(), State: state}

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/zeroae/zae-limiter-go/functions/acquire/acquireapi"
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
@@ -33,10 +35,12 @@ func TestEventsLeaseLifecycle(t *testing.T) {
 	if want := e.clock.Now().Add(httpapi.DefaultLeaseTTL); !got.ExpiresAt.Equal(want) {
 		t.Errorf("expires_at %s, want %s", got.ExpiresAt, want)
 	}
-	if s := got.Statuses[1]; s.LimitName != "tpm" || s.Available != 9500 || s.Requested != 500 || s.Capacity != 10000 {
+	// A stored lease is written in a transaction, which returns no item: the statuses are
+	// estimates, labelled so, and the RateLimit header (which cannot say so) is left out.
+	if s := got.Statuses[1]; s.LimitName != "tpm" || s.Available != 9500 || s.Requested != 500 || s.Capacity != 10000 || !s.Estimated {
 		t.Errorf("tpm status %+v", s)
 	}
-	if p, r := resp.Headers["ratelimit-policy"], resp.Headers["ratelimit"]; p != `"rpm";q=100;w=60, "tpm";q=10000;w=60` || r != `"rpm";r=99;t=1, "tpm";r=9500;t=3` {
+	if p, r := resp.Headers["ratelimit-policy"], resp.Headers["ratelimit"]; p != `"rpm";q=100;w=60, "tpm";q=10000;w=60` || r != "" {
 		t.Errorf("RateLimit-Policy %q, RateLimit %q", p, r)
 	}
 
@@ -45,8 +49,8 @@ func TestEventsLeaseLifecycle(t *testing.T) {
 	if resp.StatusCode != 200 || adj.State != httpapi.LeaseOpen || adj.Consumed["tpm"] != 1250 || len(adj.Statuses) != 2 {
 		t.Fatalf("adjust: %d %s", resp.StatusCode, resp.Body)
 	}
-	if resp.Headers["ratelimit"] == "" {
-		t.Error("adjust has no RateLimit header")
+	if resp.Headers["ratelimit"] != "" || !adj.Statuses[0].Estimated {
+		t.Error("adjust of a stored lease: statuses are estimates, and no RateLimit header")
 	}
 	if left := e.available("key-acme-1"); left["tpm"] != 8750 {
 		t.Fatalf("after adjust: %v", left)
@@ -282,8 +286,8 @@ func TestCascade(t *testing.T) {
 	if r.StatusCode != 200 || len(got.Statuses) != 4 || got.Statuses[2].EntityID != "org-acme" {
 		t.Fatalf("cascade by default: %d %s", r.StatusCode, r.Body)
 	}
-	if !strings.Contains(r.Headers["ratelimit"], `"parent:tpm";r=9500`) {
-		t.Errorf("RateLimit %q", r.Headers["ratelimit"])
+	if !strings.Contains(r.Headers["ratelimit-policy"], `"parent:tpm";q=10000`) || got.Statuses[3].Available != 9500 || !got.Statuses[3].Estimated {
+		t.Errorf("RateLimit-Policy %q, parent tpm %+v", r.Headers["ratelimit-policy"], got.Statuses[3])
 	}
 	// cascade: false overrides the stored setting.
 	body := strings.Replace(strings.Replace(event(t, "acquire.json", nil).Body, `"request_id"`, `"cascade":false,"request_id"`, 1), "0001", "0003", 1)
@@ -327,9 +331,24 @@ func TestDirectInvocation(t *testing.T) {
 	if r.Status != 200 || got.Consumed["tpm"] != 500 {
 		t.Fatalf("direct acquire: %d %s", r.Status, r.Body)
 	}
-	// The same request id through API Gateway returns the same lease.
-	if ev := decode[httpapi.AcquireResponse](t, call(t, e.handler, event(t, "acquire.json", nil)).Body); ev.LeaseID != got.LeaseID {
-		t.Fatalf("event and direct acquire with one request id: %s vs %s", ev.LeaseID, got.LeaseID)
+	// Row 11: request ids are scoped to the caller. Through API Gateway the IAM principal is
+	// another caller than a direct invocation (which carries none): the same request id is
+	// another acquire, and the direct caller's lease (whose id settles it) is not handed out.
+	first := decode[httpapi.AcquireResponse](t, call(t, e.handler, event(t, "acquire.json", nil)).Body)
+	if first.LeaseID == "" || first.LeaseID == got.LeaseID || first.LeaseID[:64] == got.LeaseID[:64] {
+		t.Fatalf("event and direct acquire with one request id: %s vs %s", first.LeaseID, got.LeaseID)
+	}
+	// The same principal replaying gets its own lease back; another principal does not.
+	if again := decode[httpapi.AcquireResponse](t, call(t, e.handler, event(t, "acquire.json", nil)).Body); again.LeaseID != first.LeaseID {
+		t.Fatalf("replay by the same principal: %s, want %s", again.LeaseID, first.LeaseID)
+	}
+	other := event(t, "acquire.json", nil)
+	other.RequestContext.Authorizer.IAM.UserARN = "arn:aws:iam::123456789012:user/someone-else"
+	if stranger := decode[httpapi.AcquireResponse](t, call(t, e.handler, other).Body); stranger.LeaseID == first.LeaseID || stranger.LeaseID[65:] == first.LeaseID[65:] {
+		t.Fatalf("another principal replaying the request id got %s (first %s)", stranger.LeaseID, first.LeaseID)
+	}
+	if left := e.available("key-acme-1"); left["tpm"] != 8500 {
+		t.Fatalf("three acquires of 500 by three callers: %v left, want 8500", left)
 	}
 	for _, pair := range [][2]string{{"direct-available.json", "available.json"}, {"direct-time-until-available.json", "time-until-available.json"}} {
 		d := direct(t, e.handler, readEvent(t, pair[0]))
@@ -393,8 +412,139 @@ func TestIAMGuardRefusesEntityWrites(t *testing.T) {
 	if err := e.lim.SetLimits(context.Background(), limiter.SystemDefault(), sampleLimits); err == nil {
 		t.Fatal("the guard let a limits write through")
 	}
-	if len(e.guard.violations) != 2 {
-		t.Fatalf("violations %v", e.guard.violations)
+	if v := e.guard.Violations(); len(v) != 2 {
+		t.Fatalf("violations %v", v)
 	}
-	e.guard.violations = nil
+	e.guard.Reset()
+}
+
+// Row 1 over HTTP: two identical refunds of one lease, each request loading it afresh, both
+// apply; a refund sent twice with one idempotency_key applies once; an adjust of zeros is a
+// 200 that changes nothing (row 9).
+func TestAdjustRefundsAndKeys(t *testing.T) {
+	e := newEnv(t)
+	got := decode[httpapi.AcquireResponse](t, call(t, e.handler, event(t, "acquire.json", nil)).Body)
+	adjust := func(body string) httpapi.LeaseResponse {
+		t.Helper()
+		ev := event(t, "adjust.json", withLease(got.LeaseID))
+		withBody(body)(&ev)
+		r := call(t, e.handler, ev)
+		if r.StatusCode != 200 {
+			t.Fatalf("adjust %s: %d %s", body, r.StatusCode, r.Body)
+		}
+		return decode[httpapi.LeaseResponse](t, r.Body)
+	}
+	adjust(`{"adjust":{"tpm":-100}}`)
+	if out := adjust(`{"adjust":{"tpm":-100}}`); out.Consumed["tpm"] != 300 {
+		t.Fatalf("two refunds: the lease holds %v, want tpm 300", out.Consumed)
+	}
+	for range 2 {
+		if out := adjust(`{"adjust":{"tpm":-50},"idempotency_key":"refund-1"}`); out.Consumed["tpm"] != 250 {
+			t.Fatalf("keyed refund: the lease holds %v, want tpm 250 (once)", out.Consumed)
+		}
+	}
+	if out := adjust(`{"adjust":{"tpm":0}}`); out.Consumed["tpm"] != 250 {
+		t.Fatalf("zero adjust: %v", out.Consumed)
+	}
+	if left := e.available("key-acme-1"); left["tpm"] != 9750 {
+		t.Fatalf("bucket after refunds: %v, want 9750", left)
+	}
+	ev := event(t, "adjust.json", withLease(got.LeaseID))
+	withBody(`{"adjust":{"tpm":1},"idempotency_key":"bad#key"}`)(&ev)
+	if r := call(t, e.handler, ev); r.StatusCode != 400 || !strings.Contains(r.Body, "idempotency_key") {
+		t.Fatalf("bad key: %d %s", r.StatusCode, r.Body)
+	}
+	ev = event(t, "rollback.json", withLease(got.LeaseID))
+	withBody(`{"idempotency_key":"end-1"}`)(&ev)
+	for range 2 {
+		if r := call(t, e.handler, ev); r.StatusCode != 200 {
+			t.Fatalf("rollback with a key: %d %s", r.StatusCode, r.Body)
+		}
+	}
+	if left := e.available("key-acme-1"); left["tpm"] != 10_000 {
+		t.Fatalf("after rollback: %v", left)
+	}
+}
+
+// Rows 4 and 5 over HTTP: 64 clients (8 function instances) acquiring stored leases on one
+// bucket, half failing open, get 200s and 429s only: never a 5xx, never a degraded lease, and
+// the bucket holds exactly what was granted.
+func TestHotBucketOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	handlers := make([]lambda.Handler, 8)
+	for i := range handlers {
+		_, handlers[i] = e.newFunction()
+	}
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	granted := int64(0)
+	var wg sync.WaitGroup
+	for c := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 3 {
+				mode := "fail_closed"
+				if c%2 == 0 {
+					mode = "fail_open"
+				}
+				body := fmt.Sprintf(`{"entity_id":"hot","resource":"gpt-4","consume":{"rpm":1},"limits":[{"name":"rpm","rate":100,"period":"minute"}],"failure_mode":%q,"request_id":"c%d-%d"}`, mode, c, i)
+				r := call(t, handlers[c%len(handlers)], event(t, "acquire.json", withBody(body)))
+				mu.Lock()
+				statuses[r.StatusCode]++
+				if r.StatusCode == 200 {
+					if strings.Contains(r.Body, `"degraded":true`) {
+						statuses[-1]++
+					}
+					granted++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("statuses %v", statuses)
+	if statuses[200]+statuses[429] != 64*3 || statuses[-1] != 0 {
+		t.Fatalf("statuses %v: want only 200 and 429, no degraded lease", statuses)
+	}
+	if left := e.available("hot"); granted > 100 || left["rpm"] != 100-granted {
+		t.Fatalf("granted %d, bucket %v: want exactly the grants taken, at most 100", granted, left)
+	}
+}
+
+// Acquire with an estimate, commit with the real count: one write settles the lease; a repeat
+// is a 200, a repeat with another count a 409; a rollback cannot keep anything.
+func TestCommitWithConsumed(t *testing.T) {
+	e := newEnv(t)
+	got := decode[httpapi.AcquireResponse](t, call(t, e.handler, event(t, "acquire.json", nil)).Body)
+	commit := func(body string) events.APIGatewayV2HTTPResponse {
+		ev := event(t, "commit.json", withLease(got.LeaseID))
+		withBody(body)(&ev)
+		return call(t, e.handler, ev)
+	}
+	writes := e.writes()
+	r := commit(`{"consumed":{"tpm":1250}}`)
+	if r.StatusCode != 200 || !strings.Contains(r.Body, `"state":"committed"`) || !strings.Contains(r.Body, `"tpm":1250`) {
+		t.Fatalf("commit with consumed: %d %s", r.StatusCode, r.Body)
+	}
+	if n := e.writes() - writes; n != 1 {
+		t.Fatalf("commit with consumed made %d writes, want 1", n)
+	}
+	if left := e.available("key-acme-1"); left["tpm"] != 8750 || left["rpm"] != 99 {
+		t.Fatalf("after commit with consumed: %v", left)
+	}
+	if r := commit(`{"consumed":{"tpm":1250}}`); r.StatusCode != 200 {
+		t.Fatalf("repeat: %d %s", r.StatusCode, r.Body)
+	}
+	if r := commit(`{"consumed":{"tpm":1}}`); r.StatusCode != 409 {
+		t.Fatalf("repeat with another count: %d %s", r.StatusCode, r.Body)
+	}
+	ev := event(t, "rollback.json", withLease(got.LeaseID))
+	withBody(`{"consumed":{"tpm":1}}`)(&ev)
+	if r := call(t, e.handler, ev); r.StatusCode != 400 {
+		t.Fatalf("rollback with consumed: %d %s", r.StatusCode, r.Body)
+	}
+	if left := e.available("key-acme-1"); left["tpm"] != 8750 {
+		t.Fatalf("bucket changed by refused calls: %v", left)
+	}
 }

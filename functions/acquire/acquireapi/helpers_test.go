@@ -3,21 +3,16 @@ package acquireapi_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/zeroae/zae-limiter-go/functions/acquire/acquireapi"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
@@ -28,86 +23,11 @@ import (
 
 func TestMain(m *testing.M) { ddbtest.Main(m) }
 
-// iamGuard refuses, as the acquire function's IAM role does (dynamodb:LeadingKeys), any write
-// to an item whose partition key is not a bucket's or a lease's, and records the attempt.
-type iamGuard struct {
-	mu         sync.Mutex
-	violations []string
-}
-
-var acquireWritable = []string{"B#", "LEASE#"}
-
-func (g *iamGuard) check(op, pk string) error {
-	for _, p := range acquireWritable {
-		if strings.HasPrefix(pk, p) {
-			return nil
-		}
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.violations = append(g.violations, op+" "+pk)
-	return fmt.Errorf("AccessDeniedException: the acquire role may not %s an item with PK %q", op, pk)
-}
-
-func pkOf(m map[string]types.AttributeValue) string {
-	if s, ok := m["PK"].(*types.AttributeValueMemberS); ok {
-		return s.Value
-	}
-	return ""
-}
-
-func (g *iamGuard) inspect(op string, p any) error {
-	switch in := p.(type) {
-	case *dynamodb.PutItemInput:
-		return g.check(op, pkOf(in.Item))
-	case *dynamodb.UpdateItemInput:
-		return g.check(op, pkOf(in.Key))
-	case *dynamodb.DeleteItemInput:
-		return g.check(op, pkOf(in.Key))
-	case *dynamodb.BatchWriteItemInput:
-		for _, reqs := range in.RequestItems {
-			for _, r := range reqs {
-				if r.PutRequest != nil {
-					if err := g.check(op, pkOf(r.PutRequest.Item)); err != nil {
-						return err
-					}
-				}
-				if r.DeleteRequest != nil {
-					if err := g.check(op, pkOf(r.DeleteRequest.Key)); err != nil {
-						return err
-					}
-				}
-			}
-		}
-	case *dynamodb.TransactWriteItemsInput:
-		for _, it := range in.TransactItems {
-			var err error
-			switch {
-			case it.Put != nil:
-				err = g.check(op, pkOf(it.Put.Item))
-			case it.Update != nil:
-				err = g.check(op, pkOf(it.Update.Key))
-			case it.Delete != nil:
-				err = g.check(op, pkOf(it.Delete.Key))
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (g *iamGuard) option(o *dynamodb.Options) {
-	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("iamGuard",
-			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-				if err := g.inspect(awsmiddleware.GetOperationName(ctx), in.Parameters); err != nil {
-					return middleware.InitializeOutput{}, middleware.Metadata{}, err
-				}
-				return next.HandleInitialize(ctx, in)
-			}), middleware.Before)
-	})
+// acquireWrites are the writes the acquire function's IAM role allows (infra: TableGrants):
+// PutItem and UpdateItem on bucket and lease partitions, alone or in a transaction.
+var acquireWrites = ddbtest.Partitions{
+	"dynamodb:PutItem":    {"B#*", "LEASE#*"},
+	"dynamodb:UpdateItem": {"B#*", "LEASE#*"},
 }
 
 // env is the acquire function on a fresh table, with a settable clock, a meter, fault injection
@@ -117,7 +37,7 @@ type env struct {
 	clock   *testclock.Clock
 	meter   *ddbtest.Meter
 	faults  *ddbtest.Faults
-	guard   *iamGuard
+	guard   *ddbtest.Guard
 	client  *dynamodb.Client
 	table   string
 	lim     *limiter.Limiter
@@ -128,15 +48,15 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, clock: testclock.New(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)),
-		meter: ddbtest.NewMeter(), faults: &ddbtest.Faults{}, guard: &iamGuard{}}
+		meter: ddbtest.NewMeter(), faults: &ddbtest.Faults{}, guard: ddbtest.NewGuard(acquireWrites)}
 	admin := ddbtest.Client(t)
 	e.table = ddbtest.NewTable(t, admin).Name()
 	e.seed = limiter.New(admin, e.table, limiter.WithClock(e.clock.Now))
-	e.client = ddbtest.Client(t, e.guard.option, e.meter.Option(), e.faults.Option(), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
+	e.client = ddbtest.Client(t, e.guard.Option(), e.meter.Option(), e.faults.Option(), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
 	e.lim, e.handler = e.newFunction()
 	t.Cleanup(func() {
-		if len(e.guard.violations) > 0 {
-			t.Errorf("the acquire function wrote outside its partitions: %v", e.guard.violations)
+		if v := e.guard.Violations(); len(v) > 0 {
+			t.Errorf("the acquire function wrote outside its partitions: %v", v)
 		}
 	})
 	return e

@@ -49,8 +49,9 @@ type handlers struct {
 }
 
 // New returns the admin function's router (a lambda.Handler for API Gateway events). extra
-// routes are added after the built-in ones: the usage routes (UsageRoutes; ForLimiter adds
-// them).
+// routes are added after the built-in ones: the usage and audit routes (UsageRoutes,
+// AuditRoutes; ForLimiter adds them). Every handler runs with the request's limiter.Actor (its
+// IAM principal and request id), which the audit records of its changes name.
 func New(l Limiter, log *slog.Logger, extra ...httpapi.Route) *httpapi.Router {
 	h := &handlers{l: l}
 	const get, put, del = http.MethodGet, http.MethodPut, http.MethodDelete
@@ -70,6 +71,9 @@ func New(l Limiter, log *slog.Logger, extra ...httpapi.Route) *httpapi.Router {
 	// Usage routes (GET PathEntityUsage, GET PathResourceUsage) come in through extra, from
 	// UsageRoutes over package usage's Reader.
 	routes = append(routes, extra...)
+	for i := range routes {
+		routes[i].Handler = withActor(routes[i].Handler)
+	}
 	return httpapi.NewRouter(Name, log, routes, nil)
 }
 

@@ -14,9 +14,10 @@ import (
 )
 
 // ForLimiter returns the admin function over lim: New with the usage routes reading lim's
-// table.
+// table, the audit routes and the usage dashboard.
 func ForLimiter(lim *limiter.Limiter, log *slog.Logger) *httpapi.Router {
-	return New(lim, log, UsageRoutes(usage.NewReader(lim.Table()), time.Now)...)
+	extra := append(UsageRoutes(usage.NewReader(lim.Table()), time.Now), AuditRoutes(lim)...)
+	return New(lim, log, append(extra, DashboardRoutes()...)...)
 }
 
 // UsageReader reads usage snapshots (package usage's Reader implements it).
