@@ -23,6 +23,20 @@ type answer struct {
 // ambiguous reports whether the caller cannot know if the request was applied.
 func (a answer) ambiguous() bool { return a.Status == 0 || a.Status >= 500 }
 
+// contended reports a 429 that says the bucket was too busy to write (nothing was written): the
+// contract is to send the call again.
+func (a answer) contended() bool {
+	return a.Status == 429 && (a.Body["contended"] == true || a.Body["error"] == "contended")
+}
+
+// retryAfter is the wait a refusal asks for (retry_after_ms), or fallback.
+func (a answer) retryAfter(fallback time.Duration) time.Duration {
+	if ms, ok := a.Body["retry_after_ms"].(float64); ok && ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return fallback
+}
+
 // str returns a string member of the body, "" when absent.
 func (a answer) str(key string) string { s, _ := a.Body[key].(string); return s }
 

@@ -26,7 +26,7 @@ func scenarioRestart(ctx context.Context, e *env, o options) (*result, error) {
 	begin := time.Now()
 	leases := make([]string, n)
 	for i := range leases {
-		ans := retried(ctx, func() answer {
+		ans := retried(ctx, nil, func() answer {
 			return a.call(ctx, "POST", "/v1/acquire", leaseBody(id, fmt.Sprintf("%s-%d", id, i), l, "fail_closed"))
 		})
 		if ans.Status != 200 {
@@ -75,7 +75,7 @@ func scenarioRestart(ctx context.Context, e *env, o options) (*result, error) {
 		if i%2 == 0 {
 			action = "rollback"
 		}
-		ans := retried(ctx, func() answer { return a.call(ctx, "POST", "/v1/leases/"+lease+"/"+action, nil) })
+		ans := retried(ctx, nil, func() answer { return a.call(ctx, "POST", "/v1/leases/"+lease+"/"+action, nil) })
 		if ans.Status != 200 {
 			return nil, fmt.Errorf("restart: %s of lease %d after the restart answered %d: %v %v", action, i, ans.Status, ans.Body, ans.Err)
 		}

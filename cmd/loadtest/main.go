@@ -75,12 +75,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(2)
 	}
-	ok, err := run(ctx, cfg, os.Stdout)
+	results, err := run(ctx, cfg, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
-	if !ok {
+	if !allOK(results, cfg.opts.faulty) {
 		fmt.Fprintln(os.Stderr, "loadtest: an invariant was broken (see the table)")
 		os.Exit(1)
 	}
@@ -129,11 +129,21 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	return c, nil
 }
 
+// allOK reports whether every scenario kept every invariant.
+func allOK(results []*result, faulty bool) bool {
+	for _, r := range results {
+		if !r.ok(faulty) {
+			return false
+		}
+	}
+	return true
+}
+
 // run sets up DynamoDB, the proxy and the stack, runs the scenarios and prints the table.
-func run(ctx context.Context, cfg config, stdout io.Writer) (bool, error) {
+func run(ctx context.Context, cfg config, stdout io.Writer) ([]*result, error) {
 	root, err := repoRoot()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	cfg.opts.runID = randomID()
 	cfg.tableName = "loadtest-" + cfg.opts.runID
@@ -141,35 +151,35 @@ func run(ctx context.Context, cfg config, stdout io.Writer) (bool, error) {
 	if ddb == "" {
 		var stopDDB func()
 		if ddb, stopDDB, err = startDynamoDBLocal(ctx, root); err != nil {
-			return false, err
+			return nil, err
 		}
 		defer stopDDB()
 	}
 	proxy, err := faultproxy.New(faultproxy.Config{Upstream: ddb, Rates: cfg.rates, Delay: cfg.delay, Seed: cfg.seed})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	proxy.SetPaused(true)
 	proxyURL, stopProxy, err := serveProxy(proxy)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer stopProxy()
 	port, err := freePort()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	bin := cfg.stackBin
 	if !filepath.IsAbs(bin) {
 		bin = filepath.Join(root, bin)
 	}
 	if err := os.MkdirAll(filepath.Join(root, cfg.logDir), 0o755); err != nil {
-		return false, err
+		return nil, err
 	}
 	st := &stackProcess{bin: bin, table: cfg.tableName, ddbURL: proxyURL, port: port,
 		logPath: filepath.Join(root, cfg.logDir, "loadtest-stack.log")}
 	if err := st.start(ctx); err != nil {
-		return false, err
+		return nil, err
 	}
 	defer st.kill()
 	e := &env{url: st.url(), table: cfg.tableName, direct: directClient(ddb), proxy: proxy, stack: st}
@@ -181,7 +191,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) (bool, error) {
 		before := proxy.InjectedByKind()
 		res, err := known[name](ctx, e, cfg.opts)
 		if err != nil {
-			return false, fmt.Errorf("scenario %s: %w", name, err)
+			return nil, fmt.Errorf("scenario %s: %w", name, err)
 		}
 		if res.Faults == "" {
 			res.Faults = diffFaults(before, proxy.InjectedByKind())
@@ -195,14 +205,10 @@ func run(ctx context.Context, cfg config, stdout io.Writer) (bool, error) {
 	}
 	if cfg.out != "" {
 		if err := appendReport(cfg, results); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
-	ok := true
-	for _, r := range results {
-		ok = ok && r.ok(cfg.opts.faulty)
-	}
-	return ok, nil
+	return results, nil
 }
 
 func appendReport(cfg config, results []*result) error {

@@ -37,14 +37,15 @@ type result struct {
 	Elapsed  time.Duration
 	P50, P99 time.Duration
 
-	Admitted int64 // tokens granted with a 200 (degraded grants excluded)
-	Degraded int   // fail-open grants that took nothing
-	Bound    int64 // exact upper bound on Admitted; -1 when the scenario has none
-	Ledger   ledger
-	Charged  int64 // what the table's consumed counter holds, in tokens
-	Faults   string
-	Injected bool     // the scenario injects its own faults (5xx are expected)
-	Problems []string // invariant violations and unexpected answers
+	Admitted  int64 // tokens granted with a 200 (degraded grants excluded)
+	Degraded  int   // fail-open grants that took nothing
+	Contended int   // 429 contended answers, each followed by a retry
+	Bound     int64 // exact upper bound on Admitted; -1 when the scenario has none
+	Ledger    ledger
+	Charged   int64 // what the table's consumed counter holds, in tokens
+	Faults    string
+	Injected  bool     // the scenario injects its own faults (5xx are expected)
+	Problems  []string // invariant violations and unexpected answers
 }
 
 // over returns how many tokens were admitted beyond the exact bound.
@@ -104,16 +105,16 @@ func boundString(r *result) string {
 
 // writeTable prints results as a Markdown table (readable in a terminal, pasteable into docs).
 func writeTable(w io.Writer, rs []*result, faulty bool) {
-	fmt.Fprintln(w, "| scenario | clients | requests | answers | admitted | bound | over | charged | told [lo, hi] | lost | double | 5xx | degraded | p50 | p99 | req/s | ok |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| scenario | clients | requests | answers | admitted | bound | over | charged | told [lo, hi] | lost | double | 5xx | degraded | contended | p50 | p99 | req/s | ok |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		rate := 0.0
 		if r.Elapsed > 0 {
 			rate = float64(r.Requests) / r.Elapsed.Seconds()
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %s | %d | %d | [%d, %d] | %d | %d | %d | %d | %s | %s | %.0f | %v |\n",
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %s | %d | %d | [%d, %d] | %d | %d | %d | %d | %d | %s | %s | %.0f | %v |\n",
 			r.Name, r.Clients, r.Requests, statusString(r.Statuses), r.Admitted, boundString(r), r.over(),
-			r.Charged, r.Ledger.lo, r.Ledger.hi, r.lost(), r.double(), r.fiveXX(), r.Degraded,
+			r.Charged, r.Ledger.lo, r.Ledger.hi, r.lost(), r.double(), r.fiveXX(), r.Degraded, r.Contended,
 			r.P50.Round(100*time.Microsecond), r.P99.Round(100*time.Microsecond), rate, r.ok(faulty))
 	}
 	for _, r := range rs {

@@ -42,7 +42,15 @@ type scenarioRun struct {
 	res *result
 }
 
-func (r *scenarioRun) update(f func(*result)) { r.mu.Lock(); f(r.res); r.mu.Unlock() }
+// update changes the result under the lock; on a nil run it does nothing.
+func (r *scenarioRun) update(f func(*result)) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	f(r.res)
+	r.mu.Unlock()
+}
 
 func (r *scenarioRun) problem(format string, args ...any) {
 	r.update(func(res *result) {
@@ -98,6 +106,8 @@ func countAcquire(r *scenarioRun, ans answer) {
 		r.update(func(res *result) { res.Degraded++ })
 	case ans.Status == 200:
 		r.update(func(res *result) { res.Admitted++; res.Ledger.told(1) })
+	case ans.contended():
+		r.update(func(res *result) { res.Contended++ })
 	case ans.Status == 429:
 	case ans.ambiguous():
 		r.update(func(res *result) { res.Ledger.maybe(1) })
@@ -182,15 +192,24 @@ func scenarioCascade(ctx context.Context, e *env, o options) (*result, error) {
 	return res, nil
 }
 
-// retried sends a call up to 5 times while its answer is ambiguous; the calls it repeats must be
-// safe to repeat (an acquire with a request id, commit, rollback, an adjust with a key).
-func retried(ctx context.Context, f func() answer) answer {
+// retried sends a call again, up to 8 times, while its answer is ambiguous (5xx, no answer) or
+// a 429 contended (nothing written), as the API's contract says a caller may; the calls it
+// repeats must be safe to repeat (an acquire with a request id, commit, rollback, an adjust with
+// an idempotency key). Each contended answer is counted in r.
+func retried(ctx context.Context, r *scenarioRun, f func() answer) answer {
 	var ans answer
-	for attempt := range 5 {
-		if ans = f(); !ans.ambiguous() {
+	for attempt := range 8 {
+		if ans = f(); !ans.ambiguous() && !ans.contended() {
 			return ans
 		}
-		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+		if ans.contended() {
+			r.update(func(res *result) { res.Contended++ })
+		}
+		select {
+		case <-ctx.Done():
+			return ans
+		case <-time.After(ans.retryAfter(time.Duration(attempt+1) * 20 * time.Millisecond)):
+		}
 	}
 	return ans
 }
@@ -210,7 +229,7 @@ func scenarioLeases(ctx context.Context, e *env, o options) (*result, error) {
 	var seq atomic.Int64
 	r := drive(ctx, e, o, "leases", func(ctx context.Context, a *api, rng *rand.Rand, r *scenarioRun) {
 		reqID := fmt.Sprintf("%s-%d", id, seq.Add(1))
-		acq := retried(ctx, func() answer { return a.call(ctx, "POST", "/v1/acquire", leaseBody(id, reqID, l, o.failureMode)) })
+		acq := retried(ctx, r, func() answer { return a.call(ctx, "POST", "/v1/acquire", leaseBody(id, reqID, l, o.failureMode)) })
 		settleLease(ctx, a, rng, r, acq)
 	})
 	res := r.res
@@ -240,7 +259,7 @@ func settleLease(ctx context.Context, a *api, rng *rand.Rand, r *scenarioRun, ac
 	}
 	lease := acq.str("lease_id")
 	if rng.IntN(10) < 3 {
-		rb := retried(ctx, func() answer { return a.call(ctx, "POST", "/v1/leases/"+lease+"/rollback", nil) })
+		rb := retried(ctx, r, func() answer { return a.call(ctx, "POST", "/v1/leases/"+lease+"/rollback", nil) })
 		if rb.Status != 200 {
 			r.update(func(res *result) { res.Ledger.maybe(100) })
 			if !rb.ambiguous() {
@@ -250,9 +269,26 @@ func settleLease(ctx context.Context, a *api, rng *rand.Rand, r *scenarioRun, ac
 		return
 	}
 	d := int64(rng.IntN(251) - 50)
+	if rng.IntN(2) == 0 {
+		// Settle in one write: commit with the real count.
+		cm := retried(ctx, r, func() answer {
+			return a.call(ctx, "POST", "/v1/leases/"+lease+"/commit", map[string]any{"consumed": map[string]int64{"tpm": 100 + d}})
+		})
+		switch {
+		case cm.Status == 200:
+			r.update(func(res *result) { res.Ledger.told(100 + d) })
+		case cm.ambiguous():
+			// Either settled at 100+d, or still open at 100 and standing as committed.
+			r.update(func(res *result) { res.Ledger.told(min(100, 100+d)); res.Ledger.maybe(abs(d)) })
+		default:
+			r.problem("commit with consumed %d answered %d: %v", 100+d, cm.Status, cm.Body)
+		}
+		return
+	}
 	held := int64(100)
-	adj := retried(ctx, func() answer {
-		return a.call(ctx, "POST", "/v1/leases/"+lease+"/adjust", map[string]any{"adjust": map[string]int64{"tpm": d}})
+	key := lease[max(0, len(lease)-16):] + "-adj"
+	adj := retried(ctx, r, func() answer {
+		return a.call(ctx, "POST", "/v1/leases/"+lease+"/adjust", map[string]any{"adjust": map[string]int64{"tpm": d}, "idempotency_key": key})
 	})
 	switch {
 	case adj.Status == 200:
@@ -263,8 +299,15 @@ func settleLease(ctx context.Context, a *api, rng *rand.Rand, r *scenarioRun, ac
 		r.problem("adjust %+d answered %d: %v", d, adj.Status, adj.Body)
 	}
 	// A commit that never gets an answer leaves the lease open; it stands as committed.
-	if cm := retried(ctx, func() answer { return a.call(ctx, "POST", "/v1/leases/"+lease+"/commit", nil) }); cm.Status != 200 && !cm.ambiguous() {
+	if cm := retried(ctx, r, func() answer { return a.call(ctx, "POST", "/v1/leases/"+lease+"/commit", nil) }); cm.Status != 200 && !cm.ambiguous() {
 		r.problem("commit answered %d: %v", cm.Status, cm.Body)
 	}
 	r.update(func(res *result) { res.Ledger.told(held) })
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
