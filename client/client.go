@@ -23,8 +23,6 @@ package client
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/zeroae/zae-limiter-go/internal/randid"
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
@@ -320,8 +319,4 @@ func toStatuses(ss []httpapi.LimitStatus) []limiter.LimitStatus {
 }
 
 // newID returns 128 random bits in hex.
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = crand.Read(b)
-	return hex.EncodeToString(b)
-}
+func newID() string { return randid.Hex() }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zeroae/zae-limiter-go/internal/clip"
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
@@ -141,7 +142,7 @@ func answerError(op string, status int, body []byte) error {
 		_ = json.Unmarshal(body, &gw)
 		eb = httpapi.ErrorBody{Error: strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), Message: gw.Message}
 		if eb.Message == "" {
-			eb.Message = truncate(string(body), 200)
+			eb.Message = clip.String(string(body), 200)
 		}
 	}
 	switch {
@@ -159,11 +160,4 @@ func answerError(op string, status int, body []byte) error {
 func retryable(err error) bool {
 	var u *UnavailableError
 	return errors.As(err, &u)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

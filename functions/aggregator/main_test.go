@@ -16,6 +16,7 @@ import (
 
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 	"github.com/zeroae/zae-limiter-go/shared/metrics"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
@@ -54,7 +55,7 @@ func snapshots(t *testing.T, r *usage.Reader, entity, resource string) map[strin
 			t.Fatalf("query: %v %q", err, p.NextToken)
 		}
 		for _, s := range p.Snapshots {
-			out[string(w)+" "+s.WindowStart.Format(time.RFC3339)] = snap{s.MilliCounters, s.Acquires}
+			out[string(w)+" "+s.WindowStart.Format(time.RFC3339)] = snap{milli64(s.MilliCounters), s.Acquires}
 		}
 	}
 	return out
@@ -197,4 +198,12 @@ func TestWritesStayInUsagePartitions(t *testing.T) {
 	if v := guard.Violations(); len(v) > 0 || agg.Stats().Writes == 0 {
 		t.Fatalf("violations %v, writes %d", v, agg.Stats().Writes)
 	}
+}
+
+func milli64(m map[string]tokenbucket.Int128) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k], _ = v.Int64()
+	}
+	return out
 }

@@ -5,7 +5,6 @@ package ddbtest
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/zeroae/zae-limiter-go/internal/randid"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
@@ -151,8 +151,7 @@ func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
 
 // TableName returns a fresh table name for the test.
 func TableName(t testing.TB) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
+	b := randid.Bytes(4)
 	name := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
 			return r

@@ -22,13 +22,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
 // Client is the part of the DynamoDB Streams API the poller uses. *dynamodbstreams.Client
@@ -261,28 +262,9 @@ func (p *Poller) shard(id string) *shardState {
 // an error only when the state cannot be saved; other failures are logged and retried later.
 func (p *Poller) poll(ctx context.Context, arn, id string) (int, error) {
 	st := p.shard(id)
-	it := p.iters[id]
-	if it == nil {
-		in := &dynamodbstreams.GetShardIteratorInput{StreamArn: aws.String(arn), ShardId: aws.String(id), ShardIteratorType: types.ShardIteratorTypeTrimHorizon}
-		if st.SequenceNumber != "" {
-			in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
-			in.SequenceNumber = aws.String(st.SequenceNumber)
-		}
-		out, err := p.cfg.Client.GetShardIterator(ctx, in)
-		if err != nil {
-			var trimmed *types.TrimmedDataAccessException
-			if errors.As(err, &trimmed) {
-				// The position is older than the stream's retention: what follows it is gone.
-				p.log.WarnContext(ctx, "stream position trimmed; continuing from the oldest record", "shard", id, "sequence_number", st.SequenceNumber)
-				st.SequenceNumber = ""
-				return 0, nil
-			}
-			if ctx.Err() == nil {
-				p.log.WarnContext(ctx, "get shard iterator failed", "shard", id, "error", err.Error())
-			}
-			return 0, nil
-		}
-		it = out.ShardIterator
+	it, ok := p.iterator(ctx, arn, id, st)
+	if !ok {
+		return 0, nil
 	}
 	out, err := p.cfg.Client.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: it, Limit: aws.Int32(int32(p.cfg.BatchSize))})
 	if err != nil {
@@ -294,54 +276,97 @@ func (p *Poller) poll(ctx context.Context, arn, id string) (int, error) {
 		return 0, nil
 	}
 	if len(out.Records) == 0 {
-		p.iters[id] = out.NextShardIterator
-		if out.NextShardIterator == nil {
-			st.Done = true
-			return 0, p.save()
-		}
-		return 0, nil
+		return 0, p.advance(id, st, "", out.NextShardIterator)
 	}
-	ev := events.DynamoDBEvent{Records: make([]events.DynamoDBEventRecord, 0, len(out.Records))}
-	for _, r := range out.Records {
+	if retryFrom := p.deliver(ctx, arn, id, out.Records); retryFrom != "" {
+		// Everything before retryFrom is done; re-read from it after a pause.
+		for _, r := range out.Records {
+			if seq := aws.ToString(r.Dynamodb.SequenceNumber); seqLess(seq, retryFrom) {
+				st.SequenceNumber = seq
+			}
+		}
+		p.iters[id] = nil
+		if err := p.save(); err != nil {
+			return 0, err
+		}
+		p.sleep(ctx, p.cfg.RetryDelay)
+		return len(out.Records), nil
+	}
+	last := aws.ToString(out.Records[len(out.Records)-1].Dynamodb.SequenceNumber)
+	return len(out.Records), p.advance(id, st, last, out.NextShardIterator)
+}
+
+// iterator returns the shard's iterator: the one kept from the last read, or a new one after
+// the shard's saved position (its start when none). It returns false when there is none to use
+// now (logged; the next round tries again).
+func (p *Poller) iterator(ctx context.Context, arn, id string, st *shardState) (*string, bool) {
+	if it := p.iters[id]; it != nil {
+		return it, true
+	}
+	in := &dynamodbstreams.GetShardIteratorInput{StreamArn: aws.String(arn), ShardId: aws.String(id), ShardIteratorType: types.ShardIteratorTypeTrimHorizon}
+	if st.SequenceNumber != "" {
+		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
+		in.SequenceNumber = aws.String(st.SequenceNumber)
+	}
+	out, err := p.cfg.Client.GetShardIterator(ctx, in)
+	var trimmed *types.TrimmedDataAccessException
+	switch {
+	case errors.As(err, &trimmed):
+		// The position is older than the stream's retention: what follows it is gone.
+		p.log.WarnContext(ctx, "stream position trimmed; continuing from the oldest record", "shard", id, "sequence_number", st.SequenceNumber)
+		st.SequenceNumber = ""
+		return nil, false
+	case err != nil:
+		if ctx.Err() == nil {
+			p.log.WarnContext(ctx, "get shard iterator failed", "shard", id, "error", err.Error())
+		}
+		return nil, false
+	}
+	return out.ShardIterator, true
+}
+
+// deliver hands the records that pass the filter to the handler, and returns the sequence
+// number to deliver again from ("" when the batch is done): the first record when the handler
+// failed, the lowest reported failure otherwise.
+func (p *Poller) deliver(ctx context.Context, arn, id string, records []types.Record) string {
+	ev := events.DynamoDBEvent{Records: make([]events.DynamoDBEventRecord, 0, len(records))}
+	for _, r := range records {
 		rec := Convert(arn, r)
 		if p.cfg.Filter == nil || p.cfg.Filter(rec) {
 			ev.Records = append(ev.Records, rec)
 		}
 	}
-	last := aws.ToString(out.Records[len(out.Records)-1].Dynamodb.SequenceNumber)
-	if len(ev.Records) > 0 {
-		resp, err := p.cfg.Handler(ctx, ev)
-		retryFrom := ""
-		switch {
-		case err != nil:
-			retryFrom = ev.Records[0].Change.SequenceNumber
-			p.log.WarnContext(ctx, "handler failed; delivering the batch again", "shard", id, "records", len(ev.Records), "error", err.Error())
-		case len(resp.BatchItemFailures) > 0:
-			retryFrom = lowestFailure(ev, resp)
-			p.log.WarnContext(ctx, "handler reported failures; delivering again from the first", "shard", id, "records", len(ev.Records), "failures", len(resp.BatchItemFailures), "retry_from", retryFrom)
-		}
-		if retryFrom != "" {
-			// Everything before retryFrom is done; re-read from it after a pause.
-			for _, r := range out.Records {
-				seq := aws.ToString(r.Dynamodb.SequenceNumber)
-				if seqLess(seq, retryFrom) {
-					st.SequenceNumber = seq
-				}
-			}
-			p.iters[id] = nil
-			if err := p.save(); err != nil {
-				return 0, err
-			}
-			p.sleep(ctx, p.cfg.RetryDelay)
-			return len(out.Records), nil
-		}
+	if len(ev.Records) == 0 {
+		return ""
 	}
-	st.SequenceNumber = last
-	p.iters[id] = out.NextShardIterator
-	if out.NextShardIterator == nil {
+	resp, err := p.cfg.Handler(ctx, ev)
+	switch {
+	case err != nil:
+		p.log.WarnContext(ctx, "handler failed; delivering the batch again", "shard", id, "records", len(ev.Records), "error", err.Error())
+		return ev.Records[0].Change.SequenceNumber
+	case len(resp.BatchItemFailures) > 0:
+		retryFrom := lowestFailure(ev, resp)
+		p.log.WarnContext(ctx, "handler reported failures; delivering again from the first", "shard", id, "records", len(ev.Records), "failures", len(resp.BatchItemFailures), "retry_from", retryFrom)
+		return retryFrom
+	}
+	return ""
+}
+
+// advance records that the shard was read up to last ("" when nothing new was read) and keeps
+// next, its iterator; a nil next means the shard is closed and finished. It saves the state
+// when it changed.
+func (p *Poller) advance(id string, st *shardState, last string, next *string) error {
+	p.iters[id] = next
+	if last != "" {
+		st.SequenceNumber = last
+	}
+	if next == nil {
 		st.Done = true
 	}
-	return len(out.Records), p.save()
+	if last == "" && next != nil {
+		return nil
+	}
+	return p.save()
 }
 
 // lowestFailure returns the sequence number from which Lambda would deliver again: the lowest
@@ -365,13 +390,7 @@ func lowestFailure(ev events.DynamoDBEvent, resp events.DynamoDBEventResponse) s
 }
 
 // seqLess compares two decimal sequence numbers numerically.
-func seqLess(a, b string) bool {
-	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-	if len(a) != len(b) {
-		return len(a) < len(b)
-	}
-	return a < b
-}
+func seqLess(a, b string) bool { return storage.CompareSeq(a, b) < 0 }
 
 func (p *Poller) load(arn string) error {
 	p.state = state{StreamARN: arn, Shards: map[string]*shardState{}}

@@ -83,7 +83,9 @@ func run(t *testing.T, cfg streampoller.Config, rec *recorder, want int) {
 	rec.want, rec.done, rec.total = want, cancel, 0
 	cfg.Client, cfg.Handler = streams(t), rec.handle
 	cfg.PollInterval, cfg.RetryDelay = 10*time.Millisecond, 10*time.Millisecond
-	cfg.Logger = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	p, err := streampoller.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -247,8 +249,10 @@ func TestPollerRetriesLikeLambda(t *testing.T) {
 func TestPollerWaitsForTable(t *testing.T) {
 	client := ddbtest.Client(t)
 	name := ddbtest.TableName(t)
+	// The table is created once the poller said it waits for it: no sleep, no race.
+	waiting := &signal{msg: "waiting for the table's stream", ch: make(chan struct{})}
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		<-waiting.ch
 		tbl := storage.New(client, name)
 		if err := tbl.CreateTable(context.Background()); err != nil {
 			t.Error(err)
@@ -263,5 +267,22 @@ func TestPollerWaitsForTable(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
-	run(t, streampoller.Config{TableName: name}, &recorder{}, 1)
+	run(t, streampoller.Config{TableName: name, Logger: slog.New(waiting)}, &recorder{}, 1)
 }
+
+// signal is a log handler that closes ch at the first record whose message is msg.
+type signal struct {
+	msg  string
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (s *signal) Enabled(context.Context, slog.Level) bool { return true }
+func (s *signal) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == s.msg {
+		s.once.Do(func() { close(s.ch) })
+	}
+	return nil
+}
+func (s *signal) WithAttrs([]slog.Attr) slog.Handler { return s }
+func (s *signal) WithGroup(string) slog.Handler      { return s }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
@@ -14,9 +15,9 @@ import (
 // 413 payload_too_large without being decoded.
 const MaxBodyBytes = 64 << 10
 
-// Decode reads one JSON object from body into v, strictly: unknown members, trailing data,
-// values of the wrong type and bodies over MaxBodyBytes are refused with a *RequestError
-// (400 or 413). An empty body decodes as {} when emptyOK, and is refused otherwise.
+// Decode reads one JSON object from body into v, strictly: unknown members, members given
+// twice, member names in another case than v's, numbers sent as strings, trailing data, values
+// of the wrong type and bodies over MaxBodyBytes are refused with a *RequestError (400 or 413). An empty body decodes as {} when emptyOK, and is refused otherwise.
 func Decode(body []byte, v any, emptyOK bool) error {
 	if len(body) > MaxBodyBytes {
 		return &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
@@ -27,6 +28,9 @@ func Decode(body []byte, v any, emptyOK bool) error {
 			return nil
 		}
 		return invalid("", "the body must be a JSON object")
+	}
+	if err := checkStrict(body, reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

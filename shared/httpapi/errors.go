@@ -47,16 +47,7 @@ type ErrorBody struct {
 
 // RateLimitExceeded is the JSON body of a 429 answer, as limiter.RateLimitExceededError
 // marshals it.
-type RateLimitExceeded struct {
-	Error             string        `json:"error"`
-	Message           string        `json:"message"`
-	RetryAfterSeconds float64       `json:"retry_after_seconds"`
-	RetryAfterMs      int64         `json:"retry_after_ms"`
-	Limits            []LimitStatus `json:"limits"`
-	// Contended is true for a refusal because the bucket was too busy to write: the limits may
-	// show enough tokens; retry after the wait.
-	Contended bool `json:"contended,omitempty"`
-}
+type RateLimitExceeded = limiter.RateLimitExceededJSON
 
 // RequestError is an error whose answer is already decided: a status, a code and a message.
 // Decoding and validation return it (as do handlers for conditions of their own).

@@ -128,6 +128,9 @@ func (rt *Router) direct(ctx context.Context, payload []byte) *Response {
 		return ErrorResponse(&RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
 			Message: fmt.Sprintf("at most %d bytes are accepted", MaxBodyBytes)})
 	}
+	if err := checkStrict(payload, nil); err != nil { // a member given twice, at any depth
+		return ErrorResponse(err)
+	}
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &members); err != nil || members == nil {
 		return ErrorResponse(invalid("", "the payload must be a JSON object with an \"action\""))

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/zeroae/zae-limiter-go/internal/clip"
 )
 
 const contentTypeJSON = "application/json"
@@ -262,17 +264,10 @@ func (rt *Router) logDone(ctx context.Context, req *Request, resp *Response, d t
 	}
 	if resp.Err != nil {
 		// Bounded: a refusal's message may quote the offending input.
-		attrs = append(attrs, slog.String("error", truncate(resp.Err.Error(), 1024)))
+		attrs = append(attrs, slog.String("error", clip.String(resp.Err.Error(), 1024)))
 	}
 	req.Log().LogAttrs(ctx, level, "request", attrs...)
 }
 
 // logPath bounds a path written to the log.
-func logPath(p string) string { return truncate(p, 512) }
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
+func logPath(p string) string { return clip.String(p, 512) }

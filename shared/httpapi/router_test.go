@@ -148,3 +148,17 @@ func TestInvokeShapes(t *testing.T) {
 		}
 	}
 }
+
+// A direct payload with a member given twice is a 400 (json would keep the last "action").
+func TestDirectDuplicateMember(t *testing.T) {
+	rt := echoRouter(slog.New(slog.DiscardHandler))
+	for _, p := range []string{`{"action":"poke","id":"a","action":"nope"}`, `{"action":"poke","id":"a","x":{"y":1,"y":2}}`} {
+		resp := rt.HandleDirect(context.Background(), []byte(p))
+		if resp.Status != http.StatusBadRequest || !strings.Contains(string(resp.Body), "given twice") {
+			t.Errorf("%s: %d %s", p, resp.Status, resp.Body)
+		}
+	}
+	if resp := rt.HandleDirect(context.Background(), []byte(`{"action":"poke","id":"a"}`)); resp.Status != http.StatusOK {
+		t.Errorf("valid payload: %d %s", resp.Status, resp.Body)
+	}
+}

@@ -218,7 +218,7 @@ type LeaseResponse struct {
 	Statuses []LimitStatus    `json:"statuses,omitempty"`
 }
 
-// Lease states of LeaseResponse.State.
+// Lease states of LeaseResponse.State: the words the table stores too.
 const (
 	LeaseOpen       = "open"
 	LeaseCommitted  = "committed"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
 func TestLimitSpellings(t *testing.T) {
@@ -96,6 +97,11 @@ func TestDecodeStrict(t *testing.T) {
 		{`nul`, "", 400},
 		{``, "", 400},
 		{`{"a":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, "", 413},
+		// What encoding/json accepts and the contract does not.
+		{`{"a":"x","a":"y"}`, "a", 400},
+		{`{"m":{"x":1,"x":2}}`, "m.x", 400},
+		{`{"A":"x"}`, "A", 400},
+		{`{"m":{"x":1},"M":{}}`, "M", 400},
 	}
 	for _, c := range cases {
 		var b body
@@ -115,6 +121,28 @@ func TestDecodeStrict(t *testing.T) {
 	}
 	if err := Decode([]byte(`{"a":"x","m":{"y":2}}`), &b, false); err != nil || b.A != "x" || b.M["y"] != 2 {
 		t.Errorf("valid body: %+v, %v", b, err)
+	}
+}
+
+// TestDecodeStrictWire: the request types refuse a duplicate member in a nested limit, a member
+// name in another case, and refill_period_seconds sent as a string.
+func TestDecodeStrictWire(t *testing.T) {
+	for in, field := range map[string]string{
+		`{"entity_id":"k","resource":"r","limits":[{"name":"a","rate":1,"period":"minute","rate":2}]}`: "limits[0].rate",
+		`{"Entity_ID":"k","resource":"r"}`: "Entity_ID",
+		`{"entity_id":"k","resource":"r","limits":[{"name":"a","capacity":1,"refill_amount":1,"refill_period_seconds":"60"}]}`: "limits[0].refill_period_seconds",
+	} {
+		var req AcquireRequest
+		err := Decode([]byte(in), &req, false)
+		var re *RequestError
+		if !errors.As(err, &re) || re.Status != 400 || re.Field != field {
+			t.Errorf("%s: %v, want a 400 on %s", in, err, field)
+		}
+	}
+	var req AcquireRequest
+	in := `{"entity_id":"k","resource":"r","limits":[{"name":"a","capacity":1,"refill_amount":1,"refill_period_seconds":0.5}],"consume":{"a":1}}`
+	if err := Decode([]byte(in), &req, false); err != nil || req.Limits[0].RefillPeriodSeconds != "0.5" {
+		t.Errorf("valid request: %+v %v", req, err)
 	}
 }
 
@@ -191,5 +219,14 @@ func TestLimitStatusMatchesLibrary(t *testing.T) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rl); err != nil || rl.RetryAfterMs != 6123 || len(rl.Limits) != 1 || rl.Error != CodeRateLimitExceeded {
 		t.Errorf("429 body %s: %+v %v", b, rl, err)
+	}
+}
+
+// One vocabulary for lease states: the wire's words are those stored.
+func TestLeaseStatesMatchStorage(t *testing.T) {
+	for wire, stored := range map[string]string{LeaseOpen: storage.LeaseOpen, LeaseCommitted: storage.LeaseCommitted, LeaseRolledBack: storage.LeaseRolledBack} {
+		if wire != stored {
+			t.Errorf("wire %q, stored %q", wire, stored)
+		}
 	}
 }

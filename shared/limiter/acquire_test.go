@@ -139,6 +139,18 @@ func TestValidation(t *testing.T) {
 	}
 }
 
+// An id that is not allowed is named as written, with the field it came in and no internal
+// wrapper in the message.
+func TestInvalidIDMessage(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.lim.Acquire(ctx(), limiter.AcquireRequest{EntityID: "clé", Resource: "r", Limits: []limiter.Limit{rpm}, Consume: map[string]int64{"rpm": 1}})
+	var ve *limiter.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "entity_id" ||
+		err.Error() != "invalid entity_id: character 'é' (U+00E9) at position 3 is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)" {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestLimitChangeRebases(t *testing.T) {
 	e := newEnv(t)
 	small := limiter.PerMinute("rpm", 10)

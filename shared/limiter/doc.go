@@ -25,8 +25,10 @@
 // An acquire of one entity with any number of limits is one conditional UpdateItem: 0 RCU and
 // 1 WCU for an item under 1 KB, refill included. With cascade it is one TransactWriteItems of
 // two items (0 RCU, 4 WCU). Entities and stored limits are read through a cache (WithCacheTTL).
-// Adjust is one UpdateItem (one transaction with cascade or when giving tokens back), Commit
-// writes nothing, Rollback is one idempotent transaction.
+// Adjust is one UpdateItem (one transaction with cascade, with a stored lease, or when giving
+// tokens back). Commit writes nothing for an in-memory lease and one UpdateItem of the lease
+// item for a stored one (AcquireRequest.LeaseTTL, as the HTTP API's). Rollback is one
+// idempotent transaction.
 //
 // The conditional writes are described in package storage and the arithmetic in package
 // tokenbucket.

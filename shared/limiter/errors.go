@@ -201,19 +201,25 @@ func RetryAfterSeconds(d time.Duration) int64 {
 	return max(s, 1)
 }
 
-// MarshalJSON returns the error as an API response body:
+// RateLimitExceededJSON is the JSON form of a RateLimitExceededError: what MarshalJSON writes
+// (the HTTP API's 429 body) and what API clients read back.
+type RateLimitExceededJSON struct {
+	Error             string       `json:"error"` // always "rate_limit_exceeded"
+	Message           string       `json:"message"`
+	RetryAfterSeconds float64      `json:"retry_after_seconds"`
+	RetryAfterMs      int64        `json:"retry_after_ms"`
+	Limits            []StatusJSON `json:"limits"`
+	// Contended is true for a refusal because the bucket was too busy to write: the limits may
+	// show enough tokens; retry after the wait.
+	Contended bool `json:"contended,omitempty"`
+}
+
+// MarshalJSON returns the error as an API response body (RateLimitExceededJSON):
 // {"error":"rate_limit_exceeded","message","retry_after_seconds","retry_after_ms","limits":[…]}.
 func (e *RateLimitExceededError) MarshalJSON() ([]byte, error) {
-	statuses := e.Statuses
-	if statuses == nil {
-		statuses = []LimitStatus{}
+	statuses := make([]StatusJSON, 0, len(e.Statuses))
+	for _, s := range e.Statuses {
+		statuses = append(statuses, s.JSON())
 	}
-	return json.Marshal(struct {
-		Error             string        `json:"error"`
-		Message           string        `json:"message"`
-		RetryAfterSeconds float64       `json:"retry_after_seconds"`
-		RetryAfterMs      int64         `json:"retry_after_ms"`
-		Limits            []LimitStatus `json:"limits"`
-		Contended         bool          `json:"contended,omitempty"`
-	}{"rate_limit_exceeded", e.Error(), e.RetryAfter.Seconds(), e.RetryAfter.Milliseconds(), statuses, e.Contended})
+	return json.Marshal(RateLimitExceededJSON{"rate_limit_exceeded", e.Error(), e.RetryAfter.Seconds(), e.RetryAfter.Milliseconds(), statuses, e.Contended})
 }

@@ -35,7 +35,11 @@ func bucketOf(t *testing.T, e *env, entity, resource string) (consumed map[strin
 	}
 	consumed = map[string]int64{}
 	for name, st := range b.Limits {
-		consumed[name] = st.Consumed / 1000
+		tokens, ok := st.Consumed.Quo(1000).Int64()
+		if !ok {
+			t.Fatalf("%s consumed %s millitokens", name, st.Consumed)
+		}
+		consumed[name] = tokens
 	}
 	return consumed, b.Acquires
 }

@@ -169,8 +169,12 @@ func (s *Lease) adjust(ctx context.Context, key string, amounts map[string]int64
 		if n < -MaxTokens || n > MaxTokens {
 			return invalid("adjust."+name, "must be within ±%d tokens, got %d", int64(MaxTokens), n)
 		}
-		if s.levels[0].amounts[name]+n*millis < 0 {
-			return invalid("adjust."+name, "gives back %d tokens but the lease holds %d", -n, s.levels[0].amounts[name]/millis)
+		// |held| ≤ MaxLeaseTokens·1000 and |n·1000| ≤ MaxTokens·1000: the sum cannot wrap.
+		switch held := s.levels[0].amounts[name]; {
+		case held+n*millis < 0:
+			return invalid("adjust."+name, "gives back %d tokens but the lease holds %d", -n, held/millis)
+		case held+n*millis > MaxLeaseTokens*millis:
+			return invalid("adjust."+name, "adds %d tokens to the %d the lease holds, more than a lease may hold (%d)", n, held/millis, int64(MaxLeaseTokens))
 		}
 	}
 	if s.stored && key != "" && len(s.keys) >= MaxLeaseKeys {
@@ -241,9 +245,9 @@ func (s *Lease) appliedKey(err error, key string) *storage.LeaseItem {
 	if key == "" || !errors.As(err, &xe) || len(xe.Item) == 0 {
 		return nil
 	}
-	it := storage.DecodeLease(xe.Item)
-	if !it.Keys[key] {
-		return nil
+	it, err := storage.DecodeLease(xe.Item)
+	if err != nil || !it.Keys[key] {
+		return nil // an unreadable item is not proof of anything; leaseConflict reports it
 	}
 	return it
 }
@@ -269,8 +273,10 @@ func (s *Lease) leaseConflict(err error) error {
 	if len(xe.Item) == 0 {
 		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
 	}
-	it := storage.DecodeLease(xe.Item)
+	it, err := storage.DecodeLease(xe.Item)
 	switch {
+	case err != nil:
+		return fmt.Errorf("lease %s: %w", s.id, err)
 	case it.State == storage.LeaseCommitted:
 		s.state = leaseCommitted
 		return ErrLeaseCommitted
@@ -401,7 +407,9 @@ func (s *Lease) Settle(ctx context.Context, final map[string]int64) error {
 		}
 		var xe *storage.ExtraConditionError
 		if errors.As(err, &xe) && len(xe.Item) > 0 {
-			s.refresh(storage.DecodeLease(xe.Item)) // what the item holds decides the next try
+			if it, derr := storage.DecodeLease(xe.Item); derr == nil {
+				s.refresh(it) // what the item holds decides the next try
+			}
 		}
 		switch lerr := s.leaseConflict(err); {
 		case errors.Is(lerr, ErrLeaseRolledBack), errors.Is(lerr, ErrLeaseCommitted):

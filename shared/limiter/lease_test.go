@@ -87,6 +87,35 @@ func TestAdjustCannotRefundMoreThanHeld(t *testing.T) {
 	}
 }
 
+// TestAdjustBoundedPerLease: adjustments may add up to MaxLeaseTokens per limit and no more; the
+// refusal says what the lease holds (it used to wrap around past 2^63 millitokens and refuse
+// with "gives back -1000000000000 tokens").
+func TestAdjustBoundedPerLease(t *testing.T) {
+	e := newEnv(t)
+	req := llmRequest()
+	req.Consume = map[string]int64{"tpm": 0}
+	lease := mustAcquire(t, e.lim, req)
+	for i := range limiter.MaxLeaseTokens / limiter.MaxTokens {
+		if err := lease.Adjust(ctx(), map[string]int64{"tpm": limiter.MaxTokens}); err != nil {
+			t.Fatalf("adjust %d: %v", i, err)
+		}
+	}
+	var ve *limiter.ValidationError
+	err := lease.Adjust(ctx(), map[string]int64{"tpm": 1})
+	if !errors.As(err, &ve) || ve.Field != "adjust.tpm" ||
+		ve.Error() != "invalid adjust.tpm: adds 1 tokens to the 1000000000000000 the lease holds, more than a lease may hold (1000000000000000)" {
+		t.Fatalf("adjust past the bound: %v", err)
+	}
+	if got := lease.Consumed()["tpm"]; got != limiter.MaxLeaseTokens {
+		t.Fatalf("lease holds %d", got)
+	}
+	// Giving back is still allowed, and said right.
+	err = lease.Adjust(ctx(), map[string]int64{"tpm": -limiter.MaxTokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDoCommitsOrRollsBack(t *testing.T) {
 	e := newEnv(t)
 	if err := e.lim.Do(ctx(), llmRequest(), func(ctx context.Context, l *limiter.Lease) error {

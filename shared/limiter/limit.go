@@ -15,10 +15,15 @@ const (
 	MaxRefillPeriod = 10 * 365 * 24 * time.Hour // longest refill period
 	MinRefillPeriod = time.Millisecond          // shortest refill period; periods are whole ms
 	MaxNameLength   = 64                        // longest limit name
+	// MaxLeaseTokens is the most a lease may hold of one limit after its adjustments: 1,000 times
+	// the largest single amount, and far from the 64-bit range of its millitokens, so no sum of
+	// adjustments can wrap around. Running totals beyond it (a bucket's consumed counter, a
+	// window's usage) are counted in 128 bits instead.
+	MaxLeaseTokens = 1000 * MaxTokens
 )
 
 // millis is the number of millitokens in a token.
-const millis = 1000
+const millis = tokenbucket.MillitokensPerToken
 
 // A Limit is a token bucket: it holds at most Capacity tokens (the burst), starts full, and
 // refills RefillAmount tokens every RefillPeriod, continuously and exactly (a third of the

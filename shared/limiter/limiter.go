@@ -2,13 +2,12 @@ package limiter
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"math"
 	"time"
 
+	"github.com/zeroae/zae-limiter-go/internal/randid"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
@@ -789,7 +788,7 @@ func applyWrite(pred *storage.Bucket, w storage.BucketWrite) *storage.Bucket {
 		} else {
 			st.State = lw.Value
 		}
-		st.Consumed += lw.Consumed
+		st.Consumed = st.Consumed.Add(tokenbucket.I128(lw.Consumed))
 		b.Limits[lw.Name] = st
 	}
 	return b
@@ -886,8 +885,4 @@ func sleep(ctx context.Context, attempt int) error {
 }
 
 // newID returns 128 random bits in hex: lease ids cannot be guessed.
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func newID() string { return randid.Hex() }

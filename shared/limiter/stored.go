@@ -20,6 +20,10 @@ type Scope struct {
 // EntityResource is the scope of one entity's limits for one resource.
 func EntityResource(entityID, resource string) Scope { return Scope{entityID, resource} }
 
+// DefaultResource is the reserved resource name under which an entity's default limits are
+// stored (EntityDefault): it cannot be acquired, nor named in a Scope's Resource.
+const DefaultResource = storage.DefaultResource
+
 // EntityDefault is the scope of an entity's limits for every resource without its own.
 func EntityDefault(entityID string) Scope { return Scope{EntityID: entityID} }
 

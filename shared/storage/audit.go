@@ -115,15 +115,20 @@ func encodeAudit(r *AuditRecord) map[string]types.AttributeValue {
 	return item
 }
 
-func decodeAudit(item map[string]types.AttributeValue) AuditRecord {
-	pk := strAttr(item[AttrPK])
-	return AuditRecord{
-		Subject: pk[min(len(PrefixAudit), len(pk)):], ChangeID: strAttr(item[attrChangeID]), At: numAttr(item[attrAt]),
-		Principal: strAttr(item[attrPrincipal]), RequestID: strAttr(item[attrRequestID]), Action: strAttr(item[attrAction]),
-		EntityID: strAttr(item[attrEntityID]), Resource: strAttr(item[attrResource]),
-		Before: strAttr(item[attrBefore]), After: strAttr(item[attrAfter]),
-		Version: numAttr(item[attrVersion]), ExpiresAt: numAttr(item[AttrTTL]),
+func decodeAudit(item map[string]types.AttributeValue) (AuditRecord, error) {
+	var d itemDecoder
+	pk := d.str(item, AttrPK)
+	r := AuditRecord{
+		Subject: pk[min(len(PrefixAudit), len(pk)):], ChangeID: d.str(item, attrChangeID), At: d.int(item, attrAt),
+		Principal: d.str(item, attrPrincipal), RequestID: d.str(item, attrRequestID), Action: d.str(item, attrAction),
+		EntityID: d.str(item, attrEntityID), Resource: d.str(item, attrResource),
+		Before: d.str(item, attrBefore), After: d.str(item, attrAfter),
+		Version: d.int(item, attrVersion), ExpiresAt: d.int(item, AttrTTL),
 	}
+	if d.err != nil {
+		return AuditRecord{}, fmt.Errorf("storage: audit record %s: %w", pk, d.err)
+	}
+	return r, nil
 }
 
 // auditPut is the transaction item that writes r. Its condition (the record must not exist)
@@ -243,7 +248,11 @@ func (t *Table) QueryAudit(ctx context.Context, subject string, limit int, nextT
 	}
 	page := AuditPage{Records: make([]AuditRecord, 0, len(out.Items))}
 	for _, it := range out.Items {
-		page.Records = append(page.Records, decodeAudit(it))
+		r, err := decodeAudit(it)
+		if err != nil {
+			return AuditPage{}, err
+		}
+		page.Records = append(page.Records, r)
 	}
 	if lek := out.LastEvaluatedKey; lek != nil {
 		page.NextToken = base64.RawURLEncoding.EncodeToString([]byte(strAttr(lek[AttrSK])))

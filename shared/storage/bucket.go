@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,17 +23,38 @@ const (
 	AttrConsumed  = "u#"  // Number: net millitokens consumed, ever
 	AttrAcquires  = "acq" // Number: net acquires (+1 per acquire, −1 per rollback)
 	AttrUpdatedAt = "ts"  // Number: Unix ms of the last write, by the limiter's clock
+	// AttrVersion is the item's version (Number): every write raises it by one, in the same
+	// update, so the usage aggregator orders an item's stream records by it rather than by
+	// stream sequence numbers. A new item starts at its write's time in ns (Now·10^6) + 1, so an
+	// item deleted and written again later starts above every version the old one reached
+	// (which would need 10^6 writes per ms of its life to catch up).
+	AttrVersion = "v"
 	// AttrWriteID+lane (String) is the id of the last write a writer's lane made to the item:
 	// "{unix ms, base 36}.{anything}". A write carries its id under the condition that its lane's id
 	// differs, so a resend of an applied write fails its condition and is recognised.
 	AttrWriteID = "w#"
 )
 
+// VersionBase is the factor from a new item's write time (Unix ms) to its first version − 1.
+const VersionBase = 1_000_000
+
+// versionBase returns a new item's first version − 1 for a write at now (Unix ms): now in ns,
+// or 0 for a time before 1970 or after 2262, which 64 bits cannot scale.
+func versionBase(now int64) int64 {
+	if now < 0 || now > (math.MaxInt64-1)/VersionBase {
+		return 0
+	}
+	return now * VersionBase
+}
+
 // LimitState is one limit as stored in a bucket item.
 type LimitState struct {
-	Params   tokenbucket.Params
-	State    tokenbucket.Int128 // E
-	Consumed int64              // net millitokens consumed, ever
+	Params tokenbucket.Params
+	State  tokenbucket.Int128 // E
+	// Consumed is the net millitokens consumed, ever. It is read in 128 bits: a running total
+	// passes 2^63 after 9.2e15 tokens (9,224 adjustments of the largest amount), and DynamoDB
+	// keeps it exactly up to 38 digits.
+	Consumed tokenbucket.Int128
 }
 
 // Bucket is a bucket item: every limit of one entity+resource.
@@ -42,6 +64,7 @@ type Bucket struct {
 	Limits    map[string]LimitState // by limit name; a limit never written is absent
 	Acquires  int64
 	UpdatedAt int64 // Unix ms
+	Version   int64 // AttrVersion
 	// Lanes are the write ids of the item's writer lanes, by lane (see AttrWriteID). The item a
 	// successful write returns is decoded without them.
 	Lanes map[string]string
@@ -184,7 +207,10 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
 			if errors.As(err, &ccf) {
-				cur := decodeBucketOrNil(ccf.Item)
+				cur, err := decodeBucketOrNil(ccf.Item)
+				if err != nil {
+					return nil, err
+				}
 				if writes[0].Applied(cur) {
 					return []*Bucket{cur}, nil // a resend: the item holds the write and what followed
 				}
@@ -245,7 +271,10 @@ func (t *Table) transact(ctx context.Context, items []types.TransactWriteItem, t
 				}
 				continue
 			}
-			cur := decodeBucketOrNil(r.Item)
+			cur, derr := decodeBucketOrNil(r.Item)
+			if derr != nil {
+				return nil, derr
+			}
 			images[i] = cur
 			if writes[i].Applied(cur) {
 				applied = true
@@ -315,9 +344,9 @@ func ParseParams(v string) (tokenbucket.Params, error) {
 // bucketUpdate returns the conditional update of one bucket write; a failed condition returns
 // the item as it was.
 func (t *Table) bucketUpdate(w BucketWrite) *types.Update {
-	names := map[string]string{"#ts": AttrUpdatedAt}
-	values := map[string]types.AttributeValue{":ts": num(w.Now)}
-	set := []string{"#ts = :ts"}
+	names := map[string]string{"#ts": AttrUpdatedAt, "#ver": AttrVersion}
+	values := map[string]types.AttributeValue{":ts": num(w.Now), ":ver0": num(versionBase(w.Now)), ":one": num(1)}
+	set := []string{"#ts = :ts", "#ver = if_not_exists(#ver, :ver0) + :one"}
 	var add, cond []string
 	for i, l := range w.Limits {
 		e, k, u := fmt.Sprintf("#e%d", i), fmt.Sprintf("#k%d", i), fmt.Sprintf("#u%d", i)
@@ -393,21 +422,22 @@ func (t *Table) bucketUpdate(w BucketWrite) *types.Update {
 	return out
 }
 
-func decodeBucketOrNil(item map[string]types.AttributeValue) *Bucket {
+// decodeBucketOrNil decodes the item a failed condition returned: nil when there was none.
+func decodeBucketOrNil(item map[string]types.AttributeValue) (*Bucket, error) {
 	if len(item) == 0 {
-		return nil
+		return nil, nil
 	}
-	b, err := decodeBucket(item)
-	if err != nil {
-		return nil
-	}
-	return b
+	return decodeBucket(item)
 }
 
 // decodeUpdated decodes the UPDATED_NEW answer to the write w.
 func decodeUpdated(item map[string]types.AttributeValue, w BucketWrite) (*Bucket, error) {
+	var d itemDecoder
 	b := &Bucket{EntityID: w.EntityID, Resource: w.Resource, Limits: make(map[string]LimitState, len(w.Limits)), Partial: true,
-		Acquires: numAttr(item[AttrAcquires]), UpdatedAt: numAttr(item[AttrUpdatedAt])}
+		Acquires: d.int(item, AttrAcquires), UpdatedAt: d.int(item, AttrUpdatedAt), Version: d.int(item, AttrVersion)}
+	if d.err != nil {
+		return nil, fmt.Errorf("storage: bucket %s/%s: %w", w.EntityID, w.Resource, d.err)
+	}
 	for _, lw := range w.Limits {
 		nv, ok := item[AttrState+lw.Name].(*types.AttributeValueMemberN)
 		if !ok {
@@ -417,7 +447,11 @@ func decodeUpdated(item map[string]types.AttributeValue, w BucketWrite) (*Bucket
 		if err != nil {
 			return nil, fmt.Errorf("storage: bucket %s/%s: %s: %w", w.EntityID, w.Resource, lw.Name, err)
 		}
-		b.Limits[lw.Name] = LimitState{Params: lw.Params, State: e, Consumed: numAttr(item[AttrConsumed+lw.Name])}
+		u, err := Int128Attr(item, AttrConsumed+lw.Name)
+		if err != nil {
+			return nil, fmt.Errorf("storage: bucket %s/%s: %w", w.EntityID, w.Resource, err)
+		}
+		b.Limits[lw.Name] = LimitState{Params: lw.Params, State: e, Consumed: u}
 	}
 	return b, nil
 }
@@ -431,14 +465,25 @@ func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 	if sk, ok := item[AttrSK].(*types.AttributeValueMemberS); ok {
 		b.Resource = strings.TrimPrefix(sk.Value, PrefixBucket)
 	}
-	b.Acquires = numAttr(item[AttrAcquires])
-	b.UpdatedAt = numAttr(item[AttrUpdatedAt])
+	var err error
+	if b.Acquires, err = Int64Attr(item, AttrAcquires); err != nil {
+		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+	}
+	if b.UpdatedAt, err = Int64Attr(item, AttrUpdatedAt); err != nil {
+		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+	}
+	if b.Version, err = Int64Attr(item, AttrVersion); err != nil {
+		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+	}
 	for name, av := range item {
 		if lane, ok := strings.CutPrefix(name, AttrWriteID); ok {
 			if b.Lanes == nil {
 				b.Lanes = map[string]string{}
 			}
-			b.Lanes[lane] = strAttr(av)
+			var d itemDecoder
+			if b.Lanes[lane] = d.str(item, name); d.err != nil {
+				return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, d.err)
+			}
 			continue
 		}
 		limit, ok := strings.CutPrefix(name, AttrState)
@@ -461,19 +506,13 @@ func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.Limits[limit] = LimitState{Params: p, State: e, Consumed: numAttr(item[AttrConsumed+limit])}
+		u, err := Int128Attr(item, AttrConsumed+limit)
+		if err != nil {
+			return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+		}
+		b.Limits[limit] = LimitState{Params: p, State: e, Consumed: u}
 	}
 	return b, nil
-}
-
-// numAttr returns an integer Number attribute, 0 when absent or not an int64.
-func numAttr(av types.AttributeValue) int64 {
-	nv, ok := av.(*types.AttributeValueMemberN)
-	if !ok {
-		return 0
-	}
-	v, _ := strconv.ParseInt(nv.Value, 10, 64)
-	return v
 }
 
 func sortedKeys(m map[string]string) []string {

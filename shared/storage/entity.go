@@ -86,26 +86,23 @@ func strAttr(av types.AttributeValue) string {
 	return ""
 }
 
-func decodeEntity(item map[string]types.AttributeValue) *EntityItem {
+func decodeEntity(item map[string]types.AttributeValue) (*EntityItem, error) {
+	var d itemDecoder
 	e := &EntityItem{
-		ID:        strAttr(item[attrEntityID]),
-		Name:      strAttr(item[attrName]),
-		ParentID:  strAttr(item[attrParent]),
-		Children:  numAttr(item[attrChildren]),
-		CreatedAt: numAttr(item[attrCreated]),
-		UpdatedAt: numAttr(item[attrUpdated]),
-		Version:   numAttr(item[attrVersion]),
-		Metadata:  map[string]string{},
+		ID:        d.str(item, attrEntityID),
+		Name:      d.str(item, attrName),
+		ParentID:  d.str(item, attrParent),
+		Children:  d.int(item, attrChildren),
+		CreatedAt: d.int(item, attrCreated),
+		UpdatedAt: d.int(item, attrUpdated),
+		Version:   d.int(item, attrVersion),
+		Cascade:   d.bool(item, attrCascade),
+		Metadata:  d.strMap(item, attrMetadata),
 	}
-	if b, ok := item[attrCascade].(*types.AttributeValueMemberBOOL); ok {
-		e.Cascade = b.Value
+	if d.err != nil {
+		return nil, fmt.Errorf("storage: entity %s: %w", e.ID, d.err)
 	}
-	if m, ok := item[attrMetadata].(*types.AttributeValueMemberM); ok {
-		for k, v := range m.Value {
-			e.Metadata[k] = strAttr(v)
-		}
-	}
-	return e
+	return e, nil
 }
 
 // CreateEntity stores a new entity (version 1) and its audit record in one transaction. It
@@ -154,7 +151,7 @@ func (t *Table) GetEntity(ctx context.Context, id string) (*EntityItem, error) {
 	if out.Item == nil {
 		return nil, fmt.Errorf("entity %s: %w", id, ErrNotFound)
 	}
-	return decodeEntity(out.Item), nil
+	return decodeEntity(out.Item)
 }
 
 // UpdateEntity replaces the name, cascade default and metadata of the entity stored at
@@ -210,11 +207,15 @@ func (t *Table) ReadEntityPartition(ctx context.Context, id string) (*EntityItem
 		for _, it := range page.Items {
 			switch sk := strAttr(it[AttrSK]); {
 			case sk == SKMeta:
-				e = decodeEntity(it)
+				if e, err = decodeEntity(it); err != nil {
+					return nil, nil, err
+				}
 			case sk == SKLimitsMark:
 				mark = strAttr(it[attrLimitsChange])
 			case len(sk) > len(PrefixLimits) && sk[:len(PrefixLimits)] == PrefixLimits:
-				limits[sk[len(PrefixLimits):]] = decodeLimitsItem(it)
+				if limits[sk[len(PrefixLimits):]], err = decodeLimitsItem(it); err != nil {
+					return nil, nil, err
+				}
 			}
 		}
 	}
@@ -266,7 +267,11 @@ func (t *Table) DeleteEntity(ctx context.Context, e *EntityItem, rec *AuditRecor
 	}
 	err := t.auditedWrite(ctx, "delete entity "+e.ID, items, rec, func(reasons []types.CancellationReason) error {
 		if aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" && len(reasons[0].Item) > 0 {
-			if cur := decodeEntity(reasons[0].Item); cur.Version == e.Version && cur.Children > 0 {
+			cur, err := decodeEntity(reasons[0].Item)
+			if err != nil {
+				return err
+			}
+			if cur.Version == e.Version && cur.Children > 0 {
 				return fmt.Errorf("entity %s: %w", e.ID, ErrHasChildren)
 			}
 		}
@@ -342,7 +347,11 @@ func (t *Table) ListChildren(ctx context.Context, parent string) ([]EntityItem, 
 			return nil, fmt.Errorf("list children of %s: %w", parent, err)
 		}
 		for _, it := range page.Items {
-			out = append(out, *decodeEntity(it))
+			e, err := decodeEntity(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, *e)
 		}
 	}
 	return out, nil

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -48,22 +50,41 @@ const (
 const MaxIDLength = 256
 
 // ValidateID reports whether s can be an entity id or a resource: 1 to 256 characters from
-// A-Z a-z 0-9 and _ . : @ / + = -. The key separator '#' is not among them.
+// A-Z a-z 0-9 and _ . : @ / + = -. The key separator '#' is not among them. The error is an
+// *InvalidIDError (errors.Is(err, ErrInvalidKey) holds).
 func ValidateID(s string) error {
-	if len(s) == 0 || len(s) > MaxIDLength {
-		return fmt.Errorf("%w: length must be 1 to %d, got %d", ErrInvalidKey, MaxIDLength, len(s))
+	if len(s) == 0 {
+		return &InvalidIDError{Reason: "must not be empty"}
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	pos := 0
+	for i, r := range s {
+		pos++
 		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '_' || c == '.' || c == ':' || c == '@' || c == '/' || c == '+' || c == '=' || c == '-':
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		case r == '_' || r == '.' || r == ':' || r == '@' || r == '/' || r == '+' || r == '=' || r == '-':
+		case r == utf8.RuneError && !utf8.ValidString(s[i:i+1]) && !strings.HasPrefix(s[i:], "\uFFFD"):
+			return &InvalidIDError{Reason: fmt.Sprintf("byte %d is not UTF-8 (use A-Z a-z 0-9 _ . : @ / + = -)", i+1)}
 		default:
-			return fmt.Errorf("%w: character %q at %d is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)", ErrInvalidKey, c, i)
+			return &InvalidIDError{Reason: fmt.Sprintf("character %q (%U) at position %d is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)", r, r, pos)}
 		}
+	}
+	if len(s) > MaxIDLength { // every allowed character is one byte
+		return &InvalidIDError{Reason: fmt.Sprintf("must be at most %d characters, got %d", MaxIDLength, len(s))}
 	}
 	return nil
 }
+
+// InvalidIDError reports why a string cannot be an id.
+type InvalidIDError struct {
+	Reason string
+}
+
+// Error returns the reason alone ("character 'é' (U+00E9) at position 3 is not allowed …"),
+// worded to follow the name of the field it is about, which the caller puts before it.
+func (e *InvalidIDError) Error() string { return e.Reason }
+
+// Is makes errors.Is(err, ErrInvalidKey) true.
+func (e *InvalidIDError) Is(target error) bool { return target == ErrInvalidKey }
 
 func s(v string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: v} }
 

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -14,13 +13,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/zeroae/zae-limiter-go/internal/randid"
 )
 
-// Lease states as stored.
+// Lease states as stored: the same words as the HTTP API's (httpapi.LeaseOpen…).
 const (
 	LeaseOpen       = "open"
 	LeaseCommitted  = "committed"
-	LeaseRolledBack = "rolledback"
+	LeaseRolledBack = "rolled_back"
+	// leaseRolledBackBefore is how earlier versions stored LeaseRolledBack; DecodeLease reads it
+	// as LeaseRolledBack (leases live minutes, so such items are gone soon after an upgrade).
+	leaseRolledBackBefore = "rolledback"
 )
 
 // LeaseLevel is one bucket a stored lease charged.
@@ -83,11 +87,7 @@ func NewLeaseID(principal, entity, resource, requestID string) string {
 	return requestHash(principal, entity, resource, requestID) + "-" + randomHex()
 }
 
-func randomHex() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randomHex() string { return randid.Hex() }
 
 func requestHash(principal, entity, resource, requestID string) string {
 	key := entity + "\x00" + resource + "\x00" + requestID
@@ -257,7 +257,11 @@ func (t *Table) CommitLease(ctx context.Context, id string, now int64) (*LeaseIt
 		if len(ccf.Item) == 0 {
 			return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
 		}
-		return DecodeLease(ccf.Item), fmt.Errorf("lease %s: %w", id, ErrLeaseState)
+		it, err := DecodeLease(ccf.Item)
+		if err != nil {
+			return nil, err
+		}
+		return it, fmt.Errorf("lease %s: %w", id, ErrLeaseState)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("commit lease %s: %w", id, err)
@@ -287,37 +291,41 @@ func (t *Table) GetLease(ctx context.Context, id string) (*LeaseItem, error) {
 	if out.Item == nil || subtle.ConstantTimeCompare([]byte(strAttr(out.Item[attrSecret])), []byte(secret)) != 1 {
 		return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
 	}
-	return DecodeLease(out.Item), nil
+	return DecodeLease(out.Item)
 }
 
-// DecodeLease decodes a lease item.
-func DecodeLease(item map[string]types.AttributeValue) *LeaseItem {
+// DecodeLease decodes a lease item, strictly: an attribute of the wrong type is a
+// *DecodeError.
+func DecodeLease(item map[string]types.AttributeValue) (*LeaseItem, error) {
+	var d itemDecoder
 	l := &LeaseItem{
-		ID: strAttr(item[attrLeaseID]), EntityID: strAttr(item[attrEntityID]), Resource: strAttr(item[attrResource]),
-		State: strAttr(item[attrLeaseState]), CreatedAt: numAttr(item[attrCreated]), ExpiresAt: numAttr(item[attrLeaseExpires]),
+		ID: d.str(item, attrLeaseID), EntityID: d.str(item, attrEntityID), Resource: d.str(item, attrResource),
+		State: d.str(item, attrLeaseState), CreatedAt: d.int(item, attrCreated), ExpiresAt: d.int(item, attrLeaseExpires),
 	}
-	if ks, ok := item[attrLeaseKeys].(*types.AttributeValueMemberSS); ok {
-		l.Keys = make(map[string]bool, len(ks.Value))
-		for _, k := range ks.Value {
+	if l.State == leaseRolledBackBefore {
+		l.State = LeaseRolledBack
+	}
+	if ks := d.strSet(item, attrLeaseKeys); ks != nil {
+		l.Keys = make(map[string]bool, len(ks))
+		for _, k := range ks {
 			l.Keys[k] = true
 		}
 	}
-	levels, _ := item[attrLeaseLevels].(*types.AttributeValueMemberL)
-	if levels == nil {
-		return l
-	}
-	for i, v := range levels.Value {
-		m, ok := v.(*types.AttributeValueMemberM)
-		if !ok {
-			continue
+	for i, m := range d.maps(item, attrLeaseLevels) {
+		limits, err := decodeLimits(m)
+		if err != nil {
+			d.fail(err)
 		}
-		lv := LeaseLevel{EntityID: strAttr(m.Value["entity_id"]), Limits: decodeLimits(m.Value), Amounts: map[string]int64{}}
+		lv := LeaseLevel{EntityID: d.str(m, "entity_id"), Limits: limits, Amounts: map[string]int64{}}
 		for _, c := range lv.Limits {
-			if x := numAttr(item[amountAttr(i, c.Name)]); x != 0 {
+			if x := d.int(item, amountAttr(i, c.Name)); x != 0 {
 				lv.Amounts[c.Name] = x
 			}
 		}
 		l.Levels = append(l.Levels, lv)
 	}
-	return l
+	if d.err != nil {
+		return nil, fmt.Errorf("storage: lease %s: %w", l.ID, d.err)
+	}
+	return l, nil
 }

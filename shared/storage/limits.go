@@ -40,25 +40,21 @@ func encodeLimits(ls []LimitConfig) types.AttributeValue {
 	return &types.AttributeValueMemberL{Value: out}
 }
 
-func decodeLimits(item map[string]types.AttributeValue) []LimitConfig {
-	l, _ := item[attrLimits].(*types.AttributeValueMemberL)
-	if l == nil {
-		return nil
-	}
-	out := make([]LimitConfig, 0, len(l.Value))
-	for _, v := range l.Value {
-		m, ok := v.(*types.AttributeValueMemberM)
-		if !ok {
-			continue
-		}
+func decodeLimits(item map[string]types.AttributeValue) ([]LimitConfig, error) {
+	var d itemDecoder
+	var out []LimitConfig
+	for _, m := range d.maps(item, attrLimits) {
 		out = append(out, LimitConfig{
-			Name:           strAttr(m.Value["name"]),
-			Capacity:       numAttr(m.Value["capacity"]),
-			RefillAmount:   numAttr(m.Value["refill_amount"]),
-			RefillPeriodMs: numAttr(m.Value["refill_period_ms"]),
+			Name:           d.str(m, "name"),
+			Capacity:       d.int(m, "capacity"),
+			RefillAmount:   d.int(m, "refill_amount"),
+			RefillPeriodMs: d.int(m, "refill_period_ms"),
 		})
 	}
-	return out
+	if d.err != nil {
+		return nil, fmt.Errorf("storage: stored limits: %w", d.err)
+	}
+	return out, nil
 }
 
 // LimitsItem is a stored set of limits with its admin version (see EntityItem.Version).
@@ -68,8 +64,17 @@ type LimitsItem struct {
 	Version   int64
 }
 
-func decodeLimitsItem(item map[string]types.AttributeValue) *LimitsItem {
-	return &LimitsItem{Limits: decodeLimits(item), UpdatedAt: numAttr(item[attrUpdated]), Version: numAttr(item[attrVersion])}
+func decodeLimitsItem(item map[string]types.AttributeValue) (*LimitsItem, error) {
+	limits, err := decodeLimits(item)
+	if err != nil {
+		return nil, err
+	}
+	var d itemDecoder
+	li := &LimitsItem{Limits: limits, UpdatedAt: d.int(item, attrUpdated), Version: d.int(item, attrVersion)}
+	if d.err != nil {
+		return nil, fmt.Errorf("storage: stored limits: %w", d.err)
+	}
+	return li, nil
 }
 
 // PutLimits stores the limits of a scope, replacing the item at version expect (NoItem: there
@@ -134,7 +139,7 @@ func (t *Table) GetLimitsItem(ctx context.Context, sc Scope) (*LimitsItem, error
 	if out.Item == nil {
 		return nil, fmt.Errorf("limits %+v: %w", sc, ErrNotFound)
 	}
-	return decodeLimitsItem(out.Item), nil
+	return decodeLimitsItem(out.Item)
 }
 
 // DeleteLimits deletes the limits of a scope stored at version expect and writes rec, in one
@@ -175,7 +180,9 @@ func (t *Table) BatchGetLimits(ctx context.Context, scopes []Scope) (map[Scope][
 		}
 		for _, it := range res.Responses[t.name] {
 			sc := byKey[strAttr(it[AttrPK])+"\x00"+strAttr(it[AttrSK])]
-			out[sc] = decodeLimits(it)
+			if out[sc], err = decodeLimits(it); err != nil {
+				return nil, err
+			}
 		}
 		keys = res.UnprocessedKeys[t.name].Keys
 		if len(keys) > 0 {

@@ -17,8 +17,9 @@
 //     current item at no read cost (ReturnValuesOnConditionCheckFailure), and the caller retries
 //     with the truth.
 //   - Partition prefixes separate what each function writes (B# and LEASE# by acquire; E#, R#,
-//     SYSTEM by admin; U# and AGG# by the aggregator) so IAM's dynamodb:LeadingKeys can enforce
-//     least privilege.
+//     SYSTEM by admin; U# by the aggregator; AGG# is reserved and unused) so IAM's
+//     dynamodb:LeadingKeys can enforce least privilege. Deleting an entity removes its buckets
+//     with BatchWriteItem (admin), which IAM must allow on B# for the admin function.
 //   - GSI keys are written once, when an item is created, and indexes project only attributes
 //     that never change on an acquire, so acquires write nothing to an index.
 package storage

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,7 +37,7 @@ func TestBucketWritePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := got[0].Limits["rpm"]
-	if lvl := rpm.Level(l.State, now); lvl != 99_000 || l.Consumed != 1000 || got[0].Acquires != 1 || got[0].UpdatedAt != now {
+	if lvl := rpm.Level(l.State, now); lvl != 99_000 || l.Consumed != tokenbucket.I128(1000) || got[0].Acquires != 1 || got[0].UpdatedAt != now {
 		t.Fatalf("after first write: level %d, %+v", lvl, got[0])
 	}
 
@@ -86,7 +87,7 @@ func TestBucketWritePaths(t *testing.T) {
 		t.Fatalf("want failure of write 1 only, got %v %+v", err, cf)
 	}
 	b, err := tbl.GetBucket(ctx, "k1", "gpt-4")
-	if err != nil || b.Acquires != 3 || b.Limits["rpm"].Consumed != 5000 {
+	if err != nil || b.Acquires != 3 || b.Limits["rpm"].Consumed != tokenbucket.I128(5000) {
 		t.Fatalf("bucket after failed transaction: %+v %v", b, err)
 	}
 }
@@ -100,6 +101,19 @@ func TestValidateID(t *testing.T) {
 	for _, bad := range []string{"", "a#b", "has space", "tab\t", "é", string(make([]byte, 257))} {
 		if err := storage.ValidateID(bad); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("ValidateID(%q) = %v, want ErrInvalidKey", bad, err)
+		}
+	}
+	// Messages name the character as written, count characters, and carry no package prefix.
+	for in, want := range map[string]string{
+		"clé-1":                  "character 'é' (U+00E9) at position 3 is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)",
+		"ab\xff":                 "byte 3 is not UTF-8 (use A-Z a-z 0-9 _ . : @ / + = -)",
+		"日本":                     "character '日' (U+65E5) at position 1 is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)",
+		"a\uFFFD":                "character '\uFFFD' (U+FFFD) at position 2 is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)",
+		"":                       "must not be empty",
+		strings.Repeat("a", 257): "must be at most 256 characters, got 257",
+	} {
+		if err := storage.ValidateID(in); err == nil || err.Error() != want {
+			t.Errorf("ValidateID(%q) = %v, want %q", in, err, want)
 		}
 	}
 }
@@ -121,5 +135,57 @@ func TestCreateTableIsIdempotent(t *testing.T) {
 	ttl, err := client.DescribeTimeToLive(context.Background(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(tbl.Name())})
 	if err != nil || aws.ToString(ttl.TimeToLiveDescription.AttributeName) != storage.AttrTTL {
 		t.Fatalf("TTL %+v %v", ttl, err)
+	}
+}
+
+// A lease rolled back by an earlier version ("rolledback") reads as LeaseRolledBack.
+func TestDecodeLeaseLegacyState(t *testing.T) {
+	item := map[string]types.AttributeValue{"state": &types.AttributeValueMemberS{Value: "rolledback"}}
+	if got, err := storage.DecodeLease(item); err != nil || got.State != "rolled_back" {
+		t.Fatalf("state %+v %v", got, err)
+	}
+}
+
+// Stored items are decoded one strict way: an attribute of the wrong type is a *DecodeError
+// naming it, never read as absent or 0.
+func TestStrictDecoding(t *testing.T) {
+	ctx := context.Background()
+	client := ddbtest.Client(t)
+	tbl := ddbtest.NewTable(t, client)
+	sv := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	nv := func(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
+	put := func(item map[string]types.AttributeValue) {
+		t.Helper()
+		if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tbl.Name()), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, err error, attr string) {
+		t.Helper()
+		var de *storage.DecodeError
+		if !errors.As(err, &de) || de.Attr != attr {
+			t.Errorf("%s: %v, want a DecodeError on %s", what, err, attr)
+		}
+	}
+	put(map[string]types.AttributeValue{"PK": sv("E#e1"), "SK": sv("#META"), "entity_id": sv("e1"), "created_at": sv("yesterday")})
+	_, err := tbl.GetEntity(ctx, "e1")
+	check("entity with a string created_at", err, "created_at")
+
+	put(map[string]types.AttributeValue{"PK": sv("SYSTEM"), "SK": sv("L#"), "limits": &types.AttributeValueMemberL{Value: []types.AttributeValue{
+		&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"name": sv("rpm"), "capacity": nv("1.5")}}}}})
+	_, err = tbl.GetLimits(ctx, storage.Scope{})
+	check("limits with a fractional capacity", err, "capacity")
+
+	put(map[string]types.AttributeValue{"PK": sv("B#k"), "SK": sv("B#r"), "acq": sv("1")})
+	_, err = tbl.GetBucket(ctx, "k", "r")
+	check("bucket with a string acq", err, "acq")
+	put(map[string]types.AttributeValue{"PK": sv("B#k"), "SK": sv("B#r"), "e#rpm": nv("1"), "k#rpm": sv("1/1/1"), "u#rpm": nv("0.5")})
+	_, err = tbl.GetBucket(ctx, "k", "r")
+	check("bucket with a fractional u#", err, "u#rpm")
+
+	_, err = storage.DecodeLease(map[string]types.AttributeValue{"state": sv("open"), "expires_at": &types.AttributeValueMemberBOOL{Value: true}})
+	check("lease with a boolean expires_at", err, "expires_at")
+	if err != nil && strings.Contains(err.Error(), "types.") {
+		t.Errorf("the message names a Go type: %v", err)
 	}
 }

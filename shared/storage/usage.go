@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
 
 // Usage snapshots.
@@ -26,7 +27,12 @@ import (
 //	entity_id, resource, window, window_start   (String)
 //	counters   Map of limit name -> Number: net millitokens consumed in the window, exact
 //	acquires   Number: net acquires in the window
-//	agg_seq    String: the highest stream sequence number applied to the item (see AddUsage)
+//	agg_ver    Number: the highest bucket version (the bucket's v) the item holds (see AddUsage)
+//	tot_ver    Number: the bucket version of the last change the item holds (agg_ver, but for
+//	           a reconciled item, whose agg_ver covers what reconciliation counted elsewhere)
+//	agg_at     Number: the bucket's ts at tot_ver (Unix ms)
+//	totals     Map of limit name -> Number: the bucket's u# counters at tot_ver
+//	total_acq  Number: the bucket's acq at tot_ver
 //	ttl        Number: epoch seconds at which DynamoDB may delete the item
 //
 // window_start is fixed-width RFC 3339, so the string order of the sort keys is the time order
@@ -34,13 +40,17 @@ import (
 
 // Attribute names of a usage snapshot item.
 const (
-	AttrEntityID    = "entity_id"
-	AttrResource    = "resource"
-	AttrWindow      = "window"
-	AttrWindowStart = "window_start"
-	AttrCounters    = "counters"
-	AttrUsageAcq    = "acquires"
-	AttrAppliedSeq  = "agg_seq"
+	AttrEntityID       = "entity_id"
+	AttrResource       = "resource"
+	AttrWindow         = "window"
+	AttrWindowStart    = "window_start"
+	AttrCounters       = "counters"
+	AttrUsageAcq       = "acquires"
+	AttrAppliedVersion = "agg_ver"
+	AttrTotalsVersion  = "tot_ver"
+	AttrAppliedAt      = "agg_at"
+	AttrTotals         = "totals"
+	AttrTotalAcq       = "total_acq"
 )
 
 // Window is the length of a usage snapshot's time window. Windows are aligned to UTC.
@@ -126,6 +136,20 @@ func PadSeq(seq string) (string, error) {
 	return strings.Repeat("0", SeqWidth-len(seq)) + seq, nil
 }
 
+// CompareSeq compares two stream sequence numbers (decimal digit strings, as PadSeq accepts)
+// numerically: -1 when a < b, 0 when equal, +1 when a > b. Sequence numbers order records
+// within one shard only.
+func CompareSeq(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
 // usageSK returns the sort key of a snapshot.
 func usageSK(resource string, w Window, start int64) string {
 	return PrefixUsage + resource + Separator + string(w) + Separator + FormatWindowStart(start)
@@ -141,21 +165,30 @@ func usageGSI2SK(entity string, w Window, start int64) string {
 
 // UsageWrite adds the usage of a run of stream records of one bucket item to one snapshot.
 //
-// Exactly-once rests on AppliedSeq: every write stores LastSeq in the item, and a write that
-// updates an existing item requires the stored value to be below FirstSeq. Records are applied
-// to a snapshot in stream order, so the stored value says which records the item holds already;
-// a write that repeats any of them fails its condition, and the caller drops those records and
-// retries with the rest (see UsageConflictError).
+// Exactly-once rests on the bucket item's version (AttrVersion), which every write of the item
+// raises by one: every snapshot write stores LastVersion in the item (agg_ver), and a write that
+// updates an existing item requires the stored value to be below FirstVersion. Records are
+// applied to a snapshot in version order, so the stored value says which records the item
+// holds already; a write that repeats any of them fails its condition, and the caller drops
+// those records and retries with the rest (see UsageConflictError). Versions are the item's
+// own, so the order does not rest on stream sequence numbers (which AWS orders within a shard
+// only, not across a shard split).
 type UsageWrite struct {
-	EntityID    string
-	Resource    string
-	Window      Window
-	WindowStart int64            // Unix ms; a multiple of the window's length
-	Counters    map[string]int64 // millitokens added, by limit name
-	Acquires    int64            // added to acquires
-	FirstSeq    string           // the lowest sequence number of the records, padded (PadSeq)
-	LastSeq     string           // the highest, padded
-	Expires     int64            // ttl: epoch seconds
+	EntityID     string
+	Resource     string
+	Window       Window
+	WindowStart  int64                         // Unix ms; a multiple of the window's length
+	Counters     map[string]tokenbucket.Int128 // millitokens added, by limit name
+	Acquires     int64                         // added to acquires
+	FirstVersion int64                         // the lowest bucket version of the records
+	LastVersion  int64                         // the highest
+	// LastAt, Totals and TotalAcquires describe the bucket after the record of LastVersion: its
+	// ts, its u# counters and its acq. The snapshot keeps them (agg_at, totals, total_acq) so
+	// that a reconciliation can recompute windows from the bucket's running counters.
+	LastAt        int64
+	Totals        map[string]tokenbucket.Int128
+	TotalAcquires int64
+	Expires       int64 // ttl: epoch seconds
 	// Create writes a new item and requires that none exists; otherwise the write updates an
 	// existing item and requires that it exists. The caller guesses; a wrong guess fails the
 	// condition with *UsageConflictError, at no read cost, and the caller retries with the truth.
@@ -164,8 +197,8 @@ type UsageWrite struct {
 
 // UsageConflictError reports that a UsageWrite's condition failed. Nothing was written.
 type UsageConflictError struct {
-	Exists     bool   // whether the snapshot exists
-	AppliedSeq string // its agg_seq when it exists (padded; "" when absent)
+	Exists         bool  // whether the snapshot exists
+	AppliedVersion int64 // its agg_ver when it exists (0 when absent)
 }
 
 // Error says what the snapshot holds.
@@ -173,7 +206,15 @@ func (e *UsageConflictError) Error() string {
 	if !e.Exists {
 		return "storage: usage snapshot does not exist"
 	}
-	return fmt.Sprintf("storage: usage snapshot already holds records up to %s", strings.TrimLeft(e.AppliedSeq, "0"))
+	return fmt.Sprintf("storage: usage snapshot already holds bucket versions up to %d", e.AppliedVersion)
+}
+
+func int128Map(m map[string]tokenbucket.Int128) *types.AttributeValueMemberM {
+	out := make(map[string]types.AttributeValue, len(m))
+	for name, v := range m {
+		out[name] = n(v.String())
+	}
+	return &types.AttributeValueMemberM{Value: out}
 }
 
 // AddUsage applies w with one conditional UpdateItem (1 WCU for a small item, plus 1 on GSI2).
@@ -183,40 +224,39 @@ func (t *Table) AddUsage(ctx context.Context, w UsageWrite) error {
 	if !w.Window.Valid() {
 		return fmt.Errorf("storage: invalid window %q", w.Window)
 	}
-	names := map[string]string{"#seq": AttrAppliedSeq, "#ttl": AttrTTL}
-	values := map[string]types.AttributeValue{":last": s(w.LastSeq), ":ttl": num(w.Expires)}
+	names := map[string]string{"#ver": AttrAppliedVersion, "#tver": AttrTotalsVersion, "#at": AttrAppliedAt, "#tot": AttrTotals, "#tacq": AttrTotalAcq, "#ttl": AttrTTL}
+	values := map[string]types.AttributeValue{
+		":last": num(w.LastVersion), ":at": num(w.LastAt), ":tot": int128Map(w.Totals), ":tacq": num(w.TotalAcquires), ":ttl": num(w.Expires),
+	}
 	limits := make([]string, 0, len(w.Counters))
 	for name := range w.Counters {
 		limits = append(limits, name)
 	}
 	sort.Strings(limits) // a stable expression: easier to read in logs and tests
+	set := []string{"#ver = :last", "#tver = :last", "#at = :at", "#tot = :tot", "#tacq = :tacq", "#ttl = :ttl"}
 	var update, cond string
 	if w.Create {
-		m := make(map[string]types.AttributeValue, len(limits))
-		for _, name := range limits {
-			m[name] = num(w.Counters[name])
-		}
 		names["#c"], names["#acq"] = AttrCounters, AttrUsageAcq
 		names["#e"], names["#r"], names["#w"], names["#ws"] = AttrEntityID, AttrResource, AttrWindow, AttrWindowStart
 		names["#g2pk"], names["#g2sk"] = AttrGSI2PK, AttrGSI2SK
 		values[":e"], values[":r"], values[":w"] = s(w.EntityID), s(w.Resource), s(string(w.Window))
 		values[":ws"] = s(FormatWindowStart(w.WindowStart))
 		values[":g2pk"], values[":g2sk"] = s(PrefixResource+w.Resource), s(usageGSI2SK(w.EntityID, w.Window, w.WindowStart))
-		values[":m"] = &types.AttributeValueMemberM{Value: m}
+		values[":m"] = int128Map(w.Counters)
 		values[":acq"] = num(w.Acquires)
-		update = "SET #e = :e, #r = :r, #w = :w, #ws = :ws, #g2pk = :g2pk, #g2sk = :g2sk, #c = :m, #acq = :acq, #seq = :last, #ttl = :ttl"
+		set = append(set, "#e = :e", "#r = :r", "#w = :w", "#ws = :ws", "#g2pk = :g2pk", "#g2sk = :g2sk", "#c = :m", "#acq = :acq")
+		update = "SET " + strings.Join(set, ", ")
 		cond = "attribute_not_exists(" + AttrPK + ")"
 	} else {
 		// A counter inside the map is SET to itself plus the amount; if_not_exists starts a
 		// limit the window has not seen yet at 0. The map exists: every create writes it.
-		set := []string{"#seq = :last", "#ttl = :ttl"}
 		if len(limits) > 0 {
 			names["#c"], values[":z"] = AttrCounters, num(0)
 		}
 		for i, name := range limits {
 			nk, vk := fmt.Sprintf("#l%d", i), fmt.Sprintf(":v%d", i)
 			names[nk] = name
-			values[vk] = num(w.Counters[name])
+			values[vk] = n(w.Counters[name].String())
 			set = append(set, fmt.Sprintf("#c.%s = if_not_exists(#c.%s, :z) + %s", nk, nk, vk))
 		}
 		update = "SET " + strings.Join(set, ", ")
@@ -224,8 +264,8 @@ func (t *Table) AddUsage(ctx context.Context, w UsageWrite) error {
 			names["#acq"], values[":acq"] = AttrUsageAcq, num(w.Acquires)
 			update += " ADD #acq :acq"
 		}
-		values[":first"] = s(w.FirstSeq)
-		cond = "attribute_exists(" + AttrPK + ") AND (attribute_not_exists(#seq) OR #seq < :first)"
+		values[":first"] = num(w.FirstVersion)
+		cond = "attribute_exists(" + AttrPK + ") AND (attribute_not_exists(#ver) OR #ver < :first)"
 	}
 	_, err := t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(t.name),
@@ -242,8 +282,10 @@ func (t *Table) AddUsage(ctx context.Context, w UsageWrite) error {
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		c := &UsageConflictError{Exists: len(ccf.Item) > 0}
-		if v, ok := ccf.Item[AttrAppliedSeq].(*types.AttributeValueMemberS); ok {
-			c.AppliedSeq = v.Value
+		if c.Exists {
+			if c.AppliedVersion, err = Int64Attr(ccf.Item, AttrAppliedVersion); err != nil {
+				return fmt.Errorf("storage: usage snapshot %s/%s %s %s: %w", w.EntityID, w.Resource, w.Window, FormatWindowStart(w.WindowStart), err)
+			}
 		}
 		return c
 	}
@@ -255,9 +297,19 @@ type UsageSnapshot struct {
 	EntityID    string
 	Resource    string
 	Window      Window
-	WindowStart int64            // Unix ms
-	Counters    map[string]int64 // net millitokens consumed, by limit name
+	WindowStart int64                         // Unix ms
+	Counters    map[string]tokenbucket.Int128 // net millitokens consumed, by limit name
 	Acquires    int64
+	// AppliedVersion is the highest bucket version the snapshot holds (agg_ver); the bucket as of
+	// the snapshot's last change is TotalsVersion, AppliedAt, Totals and TotalAcquires (its
+	// version, ts, u# counters and acq). QueryUsage leaves them empty (GSI2 does not project
+	// them); ReadUsage reads them. AppliedVersion is 0 for a snapshot written before versions
+	// existed.
+	AppliedVersion int64
+	TotalsVersion  int64
+	AppliedAt      int64
+	Totals         map[string]tokenbucket.Int128
+	TotalAcquires  int64
 }
 
 // UsageCursor names a snapshot; a query resumes after it.
@@ -345,7 +397,17 @@ func (t *Table) QueryUsage(ctx context.Context, q UsageQuery) (UsagePage, error)
 	}
 	in.ExpressionAttributeValues = values
 	if q.After != nil {
-		in.ExclusiveStartKey = cursorKey(*q.After, in.IndexName != nil)
+		// DynamoDB rejects a start key outside the key condition. A cursor from an earlier page
+		// may lie outside this query's range when the range moved between pages (the default
+		// range ends now): before the range, every snapshot in range follows it, so the page
+		// starts at the range's start; after it, none does.
+		switch cursorPosition(*q.After, in, values) {
+		case -1:
+		case +1:
+			return UsagePage{}, nil
+		default:
+			in.ExclusiveStartKey = cursorKey(*q.After, in.IndexName != nil)
+		}
 	}
 	var page UsagePage
 	for calls := 0; ; calls++ {
@@ -387,6 +449,28 @@ func (t *Table) QueryUsage(ctx context.Context, q UsageQuery) (UsagePage, error)
 	}
 }
 
+// cursorPosition places the key cursor c names against the key condition of in: -1 before its
+// range, +1 after it, 0 within. A query without a sort key range (the entity-wide one) has every
+// snapshot of the partition in range.
+func cursorPosition(c UsageCursor, in *dynamodb.QueryInput, values map[string]types.AttributeValue) int {
+	lo, okLo := values[":lo"].(*types.AttributeValueMemberS)
+	hi, okHi := values[":hi"].(*types.AttributeValueMemberS)
+	if in.FilterExpression != nil || !okLo || !okHi {
+		return 0
+	}
+	k := usageSK(c.Resource, c.Window, c.WindowStart)
+	if in.IndexName != nil {
+		k = usageGSI2SK(c.EntityID, c.Window, c.WindowStart)
+	}
+	switch {
+	case k < lo.Value:
+		return -1
+	case k > hi.Value:
+		return +1
+	}
+	return 0
+}
+
 func clampMillis(ms int64) int64 { return min(max(ms, MinUsageMillis), MaxUsageMillis) }
 
 // cursorKey returns the ExclusiveStartKey that resumes after the snapshot c names.
@@ -418,39 +502,146 @@ func keyCursor(k map[string]types.AttributeValue) (*UsageCursor, error) {
 }
 
 func decodeUsage(item map[string]types.AttributeValue) (UsageSnapshot, error) {
-	str := func(name string) string {
-		v, _ := item[name].(*types.AttributeValueMemberS)
-		if v == nil {
-			return ""
-		}
-		return v.Value
+	snap := UsageSnapshot{EntityID: strAttr(item[AttrEntityID]), Resource: strAttr(item[AttrResource]), Window: Window(strAttr(item[AttrWindow]))}
+	fail := func(err error) (UsageSnapshot, error) {
+		return UsageSnapshot{}, fmt.Errorf("storage: usage snapshot %s/%s %s: %w", snap.EntityID, snap.Resource, snap.Window, err)
 	}
-	snap := UsageSnapshot{
-		EntityID: str(AttrEntityID), Resource: str(AttrResource), Window: Window(str(AttrWindow)),
-		Counters: map[string]int64{},
+	if !snap.Window.Valid() {
+		return fail(&DecodeError{Attr: AttrWindow, Reason: fmt.Sprintf("%.20q is not a window", snap.Window)})
 	}
-	ws, err := ParseWindowStart(str(AttrWindowStart))
-	if err != nil {
-		return UsageSnapshot{}, fmt.Errorf("storage: usage snapshot %s/%s: %w", snap.EntityID, snap.Resource, err)
+	var err error
+	if snap.WindowStart, err = ParseWindowStart(strAttr(item[AttrWindowStart])); err != nil {
+		return fail(&DecodeError{Attr: AttrWindowStart, Reason: err.Error()})
 	}
-	snap.WindowStart = ws
-	if a, ok := item[AttrUsageAcq].(*types.AttributeValueMemberN); ok {
-		if snap.Acquires, err = strconv.ParseInt(a.Value, 10, 64); err != nil {
-			return UsageSnapshot{}, fmt.Errorf("storage: usage snapshot %s/%s: acquires %q: %w", snap.EntityID, snap.Resource, a.Value, err)
-		}
+	if snap.Acquires, err = Int64Attr(item, AttrUsageAcq); err != nil {
+		return fail(err)
 	}
-	if m, ok := item[AttrCounters].(*types.AttributeValueMemberM); ok {
-		for name, av := range m.Value {
-			nv, ok := av.(*types.AttributeValueMemberN)
-			if !ok {
-				return UsageSnapshot{}, fmt.Errorf("storage: usage snapshot %s/%s: counter %s is not a number", snap.EntityID, snap.Resource, name)
-			}
-			v, err := strconv.ParseInt(nv.Value, 10, 64)
-			if err != nil {
-				return UsageSnapshot{}, fmt.Errorf("storage: usage snapshot %s/%s: counter %s: %w", snap.EntityID, snap.Resource, name, err)
-			}
-			snap.Counters[name] = v
-		}
+	if snap.Counters, err = int128MapAttr(item, AttrCounters); err != nil {
+		return fail(err)
+	}
+	if snap.AppliedVersion, err = Int64Attr(item, AttrAppliedVersion); err != nil {
+		return fail(err)
+	}
+	if snap.TotalsVersion, err = Int64Attr(item, AttrTotalsVersion); err != nil {
+		return fail(err)
+	}
+	if snap.AppliedAt, err = Int64Attr(item, AttrAppliedAt); err != nil {
+		return fail(err)
+	}
+	if snap.Totals, err = int128MapAttr(item, AttrTotals); err != nil {
+		return fail(err)
+	}
+	if snap.TotalAcquires, err = Int64Attr(item, AttrTotalAcq); err != nil {
+		return fail(err)
 	}
 	return snap, nil
+}
+
+// int128MapAttr reads an optional Map of integer Numbers; absent is an empty map.
+func int128MapAttr(item map[string]types.AttributeValue, name string) (map[string]tokenbucket.Int128, error) {
+	out := map[string]tokenbucket.Int128{}
+	av, ok := item[name]
+	if !ok {
+		return out, nil
+	}
+	m, ok := av.(*types.AttributeValueMemberM)
+	if !ok {
+		return nil, &DecodeError{Attr: name, Reason: "is a " + avKind(av) + ", not a Map"}
+	}
+	for k := range m.Value {
+		v, err := Int128Attr(m.Value, k)
+		if err != nil {
+			return nil, &DecodeError{Attr: name + "." + k, Reason: err.(*DecodeError).Reason}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// ReadUsage returns the snapshots of entity on resource of window w whose window_start lies in
+// [from, to] (Unix ms), with every attribute (AppliedVersion, Totals… included), read from the
+// table with strong consistency: in time order, or newest first when newestFirst is set; at most
+// limit of them (every one when limit is 0). Reconciliation reads them; queries use QueryUsage.
+func (t *Table) ReadUsage(ctx context.Context, entity, resource string, w Window, from, to int64, newestFirst bool, limit int) ([]UsageSnapshot, error) {
+	if !w.Valid() {
+		return nil, fmt.Errorf("storage: invalid window %q", w)
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(t.name),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": s(PrefixUsage + entity),
+			":lo": s(usageSK(resource, w, clampMillis(from))),
+			":hi": s(usageSK(resource, w, clampMillis(to))),
+		},
+		ConsistentRead:   aws.Bool(true),
+		ScanIndexForward: aws.Bool(!newestFirst),
+	}
+	if limit > 0 {
+		in.Limit = aws.Int32(int32(limit))
+	}
+	var out []UsageSnapshot
+	for {
+		page, err := t.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("read usage %s/%s %s: %w", entity, resource, w, err)
+		}
+		for _, item := range page.Items {
+			snap, err := decodeUsage(item)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, snap)
+		}
+		if page.LastEvaluatedKey == nil || (limit > 0 && len(out) >= limit) {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
+// PutUsage writes snap whole, replacing the snapshot, on the condition that the stored one is
+// as the caller read it: absent when exists is false, otherwise with agg_ver equal to
+// expectVersion (a snapshot the aggregator changed meanwhile fails with *UsageConflictError, and
+// nothing is written). expires is the ttl (epoch seconds).
+func (t *Table) PutUsage(ctx context.Context, snap UsageSnapshot, expires int64, exists bool, expectVersion int64) error {
+	if !snap.Window.Valid() {
+		return fmt.Errorf("storage: invalid window %q", snap.Window)
+	}
+	item := usageKey(snap.EntityID, snap.Resource, snap.Window, snap.WindowStart)
+	item[AttrEntityID], item[AttrResource], item[AttrWindow] = s(snap.EntityID), s(snap.Resource), s(string(snap.Window))
+	item[AttrWindowStart] = s(FormatWindowStart(snap.WindowStart))
+	item[AttrGSI2PK], item[AttrGSI2SK] = s(PrefixResource+snap.Resource), s(usageGSI2SK(snap.EntityID, snap.Window, snap.WindowStart))
+	item[AttrCounters], item[AttrUsageAcq] = int128Map(snap.Counters), num(snap.Acquires)
+	item[AttrAppliedVersion], item[AttrTotalsVersion], item[AttrAppliedAt] = num(snap.AppliedVersion), num(snap.TotalsVersion), num(snap.AppliedAt)
+	item[AttrTotals], item[AttrTotalAcq] = int128Map(snap.Totals), num(snap.TotalAcquires)
+	item[AttrTTL] = num(expires)
+	in := &dynamodb.PutItemInput{
+		TableName:                           aws.String(t.name),
+		Item:                                item,
+		ConditionExpression:                 aws.String("attribute_not_exists(" + AttrPK + ")"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if exists {
+		in.ConditionExpression = aws.String("attribute_exists(" + AttrPK + ") AND " + AttrAppliedVersion + " = :v")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": num(expectVersion)}
+		if expectVersion == 0 {
+			in.ConditionExpression = aws.String("attribute_exists(" + AttrPK + ") AND attribute_not_exists(" + AttrAppliedVersion + ")")
+			in.ExpressionAttributeValues = nil
+		}
+	}
+	_, err := t.client.PutItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ccf):
+		c := &UsageConflictError{Exists: len(ccf.Item) > 0}
+		if c.Exists {
+			c.AppliedVersion, _ = Int64Attr(ccf.Item, AttrAppliedVersion)
+		}
+		return c
+	}
+	return fmt.Errorf("put usage %s/%s %s %s: %w", snap.EntityID, snap.Resource, snap.Window, FormatWindowStart(snap.WindowStart), err)
 }

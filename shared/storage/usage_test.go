@@ -9,6 +9,7 @@ import (
 
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
 
 func TestWindowStart(t *testing.T) {
@@ -54,7 +55,13 @@ func TestPadSeq(t *testing.T) {
 	}
 }
 
-func seq(n int) string { p, _ := storage.PadSeq(fmt.Sprint(n)); return p }
+func i128s(m map[string]int64) map[string]tokenbucket.Int128 {
+	out := make(map[string]tokenbucket.Int128, len(m))
+	for k, v := range m {
+		out[k] = tokenbucket.I128(v)
+	}
+	return out
+}
 
 func TestAddUsageConditions(t *testing.T) {
 	ctx := context.Background()
@@ -62,7 +69,7 @@ func TestAddUsageConditions(t *testing.T) {
 	tbl := ddbtest.NewTable(t, ddbtest.Client(t, meter.Option()))
 	const hour = int64(1_795_000_000_000 / 3_600_000 * 3_600_000)
 	w := storage.UsageWrite{EntityID: "k1", Resource: "gpt-4", Window: storage.WindowHourly, WindowStart: hour,
-		Counters: map[string]int64{"rpm": 1000, "tpm": 500_000}, Acquires: 1, FirstSeq: seq(10), LastSeq: seq(12), Expires: 1}
+		Counters: i128s(map[string]int64{"rpm": 1000, "tpm": 500_000}), Acquires: 1, FirstVersion: 10, LastVersion: 12, Expires: 1}
 
 	// Updating a snapshot that does not exist fails and says so.
 	var conflict *storage.UsageConflictError
@@ -74,19 +81,19 @@ func TestAddUsageConditions(t *testing.T) {
 	if err := tbl.AddUsage(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	if err := tbl.AddUsage(ctx, w); !errors.As(err, &conflict) || !conflict.Exists || conflict.AppliedSeq != seq(12) {
+	if err := tbl.AddUsage(ctx, w); !errors.As(err, &conflict) || !conflict.Exists || conflict.AppliedVersion != 12 {
 		t.Fatalf("second create: %v %+v", err, conflict)
 	}
 	// An update with records at or below the applied sequence number fails.
 	w.Create = false
-	w.FirstSeq, w.LastSeq = seq(12), seq(15)
-	if err := tbl.AddUsage(ctx, w); !errors.As(err, &conflict) || conflict.AppliedSeq != seq(12) {
+	w.FirstVersion, w.LastVersion = 12, 15
+	if err := tbl.AddUsage(ctx, w); !errors.As(err, &conflict) || conflict.AppliedVersion != 12 {
 		t.Fatalf("overlapping update: %v", err)
 	}
 	// Records above it apply, including a limit the window has not seen and a negative amount.
 	meter.Reset()
-	w.FirstSeq, w.LastSeq = seq(13), seq(15)
-	w.Counters = map[string]int64{"rpm": -1000, "new": 7}
+	w.FirstVersion, w.LastVersion = 13, 15
+	w.Counters = i128s(map[string]int64{"rpm": -1000, "new": 7})
 	w.Acquires = -1
 	if err := tbl.AddUsage(ctx, w); err != nil {
 		t.Fatal(err)
@@ -95,7 +102,7 @@ func TestAddUsageConditions(t *testing.T) {
 		t.Errorf("one snapshot update cost %+v, want 1 request, 1 WCU + 1 index WCU", u)
 	}
 	// An update that only moves acquires (no counter) is a valid expression too.
-	w.FirstSeq, w.LastSeq, w.Counters, w.Acquires = seq(16), seq(16), nil, 2
+	w.FirstVersion, w.LastVersion, w.Counters, w.Acquires = 16, 16, nil, 2
 	if err := tbl.AddUsage(ctx, w); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +111,7 @@ func TestAddUsageConditions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []storage.UsageSnapshot{{EntityID: "k1", Resource: "gpt-4", Window: storage.WindowHourly, WindowStart: hour,
-		Counters: map[string]int64{"rpm": 0, "tpm": 500_000, "new": 7}, Acquires: 2}}
+		Counters: i128s(map[string]int64{"rpm": 0, "tpm": 500_000, "new": 7}), Acquires: 2, Totals: map[string]tokenbucket.Int128{}}}
 	if !reflect.DeepEqual(page.Snapshots, want) || page.Next != nil {
 		t.Fatalf("snapshot %+v next %v, want %+v", page.Snapshots, page.Next, want)
 	}
@@ -131,7 +138,7 @@ func TestQueryUsagePages(t *testing.T) {
 	}
 	for i, k := range all {
 		err := tbl.AddUsage(ctx, storage.UsageWrite{EntityID: k.e, Resource: k.r, Window: k.w, WindowStart: k.at,
-			Counters: map[string]int64{"rpm": int64(i)}, Acquires: 1, FirstSeq: seq(1), LastSeq: seq(1), Create: true})
+			Counters: i128s(map[string]int64{"rpm": int64(i)}), Acquires: 1, FirstVersion: 1, LastVersion: 1, Create: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,10 @@
 // decides whether and how to persist them.
 package tokenbucket
 
+// MillitokensPerToken is the number of millitokens in a token: amounts are stored and computed
+// in millitokens and shown in whole tokens.
+const MillitokensPerToken = 1000
+
 // Params are a limit's parameters in the bucket's integer units.
 type Params struct {
 	Capacity int64 // maximum level, in millitokens; > 0

@@ -2,6 +2,7 @@ package tokenbucket
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"math/bits"
@@ -213,4 +214,46 @@ func ParseInt128(s string) (Int128, error) {
 		r = r.Neg()
 	}
 	return r, nil
+}
+
+// AddChecked returns a+b and whether the sum is exact: false when it overflows the Int128
+// range (the returned value has then wrapped and must not be used).
+func (a Int128) AddChecked(b Int128) (Int128, bool) {
+	s := a.Add(b)
+	if (a.hi < 0) == (b.hi < 0) && (s.hi < 0) != (a.hi < 0) {
+		return s, false
+	}
+	return s, true
+}
+
+// Quo returns a/d for d > 0, truncated toward zero (as Go's / on integers).
+func (a Int128) Quo(d int64) Int128 {
+	qhi, qlo, _ := divU(a, d)
+	q := Int128{hi: int64(qhi), lo: qlo}
+	if a.hi < 0 {
+		return q.Neg()
+	}
+	return q
+}
+
+// Int64 returns a as an int64 and whether it fits.
+func (a Int128) Int64() (int64, bool) {
+	if a.hi == 0 && a.lo <= math.MaxInt64 || a.hi == -1 && a.lo > math.MaxInt64 {
+		return int64(a.lo), true
+	}
+	return 0, false
+}
+
+// MarshalJSON encodes a as a JSON integer, exactly (no float, whatever its size).
+func (a Int128) MarshalJSON() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalJSON decodes a JSON integer; a fraction, an exponent, a string or a number outside
+// the Int128 range is an error.
+func (a *Int128) UnmarshalJSON(b []byte) error {
+	v, err := ParseInt128(string(b))
+	if err != nil {
+		return fmt.Errorf("tokenbucket: %s is not a 128-bit integer", b)
+	}
+	*a = v
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/zeroae/zae-limiter-go/shared/storage"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
 
 // DefaultRetention is how long a snapshot is kept after its window ends when Config.Retention
@@ -104,11 +105,18 @@ type groupKey struct {
 // group is the run of changes of one bucket item that fall in one snapshot.
 type group struct {
 	key     groupKey
-	changes []Change // in stream order
+	changes []Change // in version order
 	// outcome, set by apply
 	dups       []string // PaddedSeq of the changes the snapshot held already
-	failedFrom string   // PaddedSeq of the first change not applied when err is set
+	failedFrom *Change  // the first change not applied when err is set
 	err        error
+}
+
+// batch is one Handle call's records, read and grouped by snapshot.
+type batch struct {
+	groups []*group // by first change, then window
+	// records by what they are (see Stats)
+	notBucket, removed, unchanged, malformed, changes, dups int64
 }
 
 // Handle processes one batch of stream records (one shard's, in stream order, as Lambda
@@ -122,68 +130,111 @@ type group struct {
 // skipped, never reported.
 func (a *Aggregator) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	began := time.Now()
-	var notBucket, removed, unchanged, malformedN, changes, batchDups int64
+	b := a.read(ctx, ev.Records)
+	writes := a.writeAll(ctx, b.groups)
+	first := a.firstFailure(ctx, b.groups)
+	retryFrom, retrySeq := "", ""
+	if first != nil {
+		retryFrom, retrySeq = first.PaddedSeq, first.Seq
+	}
+	resp := failuresFrom(ev.Records, retryFrom)
+	applied, dups, failed := b.outcome(retryFrom)
+
+	s := &a.stats
+	s.records.Add(int64(len(ev.Records)))
+	s.applied.Add(applied)
+	s.duplicates.Add(dups)
+	s.notBucket.Add(b.notBucket)
+	s.removed.Add(b.removed)
+	s.unchanged.Add(b.unchanged)
+	s.malformed.Add(b.malformed)
+	s.failed.Add(failed)
+	s.writes.Add(writes)
+	level := slog.LevelInfo
+	if failed > 0 {
+		level = slog.LevelWarn
+	}
+	a.log.Log(ctx, level, "usage batch",
+		"records", len(ev.Records), "bucket_changes", b.changes, "applied", applied, "duplicates", dups,
+		"not_bucket", b.notBucket, "removed", b.removed, "unchanged", b.unchanged, "malformed", b.malformed,
+		"failed", failed, "snapshots", len(b.groups), "writes", writes,
+		"retry_from", retrySeq, "duration_ms", time.Since(began).Milliseconds())
+	return resp, nil
+}
+
+// read parses the records and groups the bucket changes by snapshot: each change goes to the
+// group of every window.
+func (a *Aggregator) read(ctx context.Context, records []events.DynamoDBEventRecord) *batch {
+	b := &batch{}
 	groups := map[groupKey]*group{}
-	seen := make(map[string]bool, len(ev.Records))
-	for _, r := range ev.Records {
-		c, err := ParseRecord(r)
-		var bad *MalformedError
-		switch {
-		case errors.Is(err, ErrNotBucket):
-			notBucket++
-			continue
-		case errors.Is(err, ErrRemoved):
-			removed++
-			continue
-		case errors.As(err, &bad):
-			malformedN++
-			// The reason and the record's identity only: images may be large and are not logs.
-			a.log.WarnContext(ctx, "skipping malformed bucket record",
-				"event_id", r.EventID, "sequence_number", r.Change.SequenceNumber,
-				"event_name", r.EventName, "reason", bad.Reason)
-			continue
-		case err != nil: // ParseRecord returns no other errors; be safe anyway
-			malformedN++
-			a.log.WarnContext(ctx, "skipping unreadable record", "event_id", r.EventID, "error", err.Error())
-			continue
-		}
-		if c.Zero() {
-			unchanged++
+	seen := make(map[string]bool, len(records))
+	for _, r := range records {
+		c, ok := a.parse(ctx, r, b)
+		if !ok {
 			continue
 		}
 		if seen[c.PaddedSeq] {
 			// The same record twice in one batch: sequence numbers are unique in a stream.
-			batchDups++
+			b.dups++
 			continue
 		}
 		seen[c.PaddedSeq] = true
-		changes++
+		b.changes++
 		for _, w := range storage.Windows() {
 			k := groupKey{entity: c.EntityID, resource: c.Resource, window: w, start: w.Start(c.At)}
 			g := groups[k]
 			if g == nil {
 				g = &group{key: k}
 				groups[k] = g
+				b.groups = append(b.groups, g)
 			}
 			g.changes = append(g.changes, c)
 		}
 	}
-	ordered := make([]*group, 0, len(groups))
-	for _, g := range groups {
-		slices.SortStableFunc(g.changes, func(x, y Change) int { return cmp.Compare(x.PaddedSeq, y.PaddedSeq) })
-		ordered = append(ordered, g)
+	for _, g := range b.groups {
+		slices.SortStableFunc(g.changes, func(x, y Change) int { return cmp.Compare(x.Version, y.Version) })
 	}
-	slices.SortFunc(ordered, func(x, y *group) int {
+	slices.SortFunc(b.groups, func(x, y *group) int {
 		if c := cmp.Compare(x.changes[0].PaddedSeq, y.changes[0].PaddedSeq); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.key.window.Millis(), y.key.window.Millis())
 	})
+	return b
+}
 
+// parse reads one record; it counts and logs a record that carries no change and returns false.
+func (a *Aggregator) parse(ctx context.Context, r events.DynamoDBEventRecord, b *batch) (Change, bool) {
+	c, err := ParseRecord(r)
+	var bad *MalformedError
+	switch {
+	case errors.Is(err, ErrNotBucket):
+		b.notBucket++
+	case errors.Is(err, ErrRemoved):
+		b.removed++
+	case errors.As(err, &bad):
+		b.malformed++
+		// The reason and the record's identity only: images may be large and are not logs.
+		a.log.WarnContext(ctx, "skipping malformed bucket record",
+			"event_id", r.EventID, "sequence_number", r.Change.SequenceNumber,
+			"event_name", r.EventName, "reason", bad.Reason)
+	case err != nil: // ParseRecord returns no other errors; be safe anyway
+		b.malformed++
+		a.log.WarnContext(ctx, "skipping unreadable record", "event_id", r.EventID, "error", err.Error())
+	case c.Zero():
+		b.unchanged++
+	default:
+		return c, true
+	}
+	return Change{}, false
+}
+
+// writeAll applies every group, Config.Concurrency at a time, and returns the requests made.
+func (a *Aggregator) writeAll(ctx context.Context, groups []*group) int64 {
 	var writes atomic.Int64
 	sem := make(chan struct{}, a.concurrency)
 	var wg sync.WaitGroup
-	for _, g := range ordered {
+	for _, g := range groups {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -192,52 +243,66 @@ func (a *Aggregator) Handle(ctx context.Context, ev events.DynamoDBEvent) (event
 		}()
 	}
 	wg.Wait()
+	return writes.Load()
+}
 
-	// A change is applied when every window holds it; it failed when any window's write did.
-	lowestFailed := ""
-	for _, g := range ordered {
-		if g.err != nil {
-			a.log.ErrorContext(ctx, "usage snapshot write failed",
-				"entity_id", g.key.entity, "resource", g.key.resource, "window", string(g.key.window),
-				"window_start", storage.FormatWindowStart(g.key.start),
-				"first_sequence_number", trimSeq(g.failedFrom), "records", len(g.changes), "error", g.err.Error())
-			if lowestFailed == "" || g.failedFrom < lowestFailed {
-				lowestFailed = g.failedFrom
-			}
+// firstFailure logs every failed group and returns the change of the lowest sequence number
+// from which records must be retried (nil when none failed).
+func (a *Aggregator) firstFailure(ctx context.Context, groups []*group) *Change {
+	var lowest *Change
+	for _, g := range groups {
+		if g.err == nil {
+			continue
+		}
+		a.log.ErrorContext(ctx, "usage snapshot write failed",
+			"entity_id", g.key.entity, "resource", g.key.resource, "window", string(g.key.window),
+			"window_start", storage.FormatWindowStart(g.key.start),
+			"first_sequence_number", g.failedFrom.Seq, "records", len(g.changes), "error", g.err.Error())
+		if lowest == nil || g.failedFrom.PaddedSeq < lowest.PaddedSeq {
+			lowest = g.failedFrom
 		}
 	}
+	return lowest
+}
+
+// failuresFrom reports every record at or after the padded sequence number from.
+//
+// Lambda checkpoints at the lowest sequence number reported and delivers every record from it
+// on again, whatever else is listed; the records before it are done. Reporting the first failed
+// record and every record after it says exactly that, and stays right for a runtime that
+// retries only the records listed (the local poller does the same). The records after it that
+// did succeed come back too; their snapshots hold them already, so the re-delivery adds nothing.
+func failuresFrom(records []events.DynamoDBEventRecord, from string) events.DynamoDBEventResponse {
 	var resp events.DynamoDBEventResponse
-	var failed, applied int64
-	dups := batchDups
-	if lowestFailed != "" {
-		// Lambda checkpoints at the lowest sequence number reported and delivers every record
-		// from it on again, whatever else is listed; the records before it are done. Reporting
-		// the first failed record and every record after it says exactly that, and stays right
-		// for a runtime that retries only the records listed (the local poller does the same).
-		// The records after it that did succeed come back too; their snapshots hold them
-		// already, so the re-delivery adds nothing.
-		for _, r := range ev.Records {
-			p, err := storage.PadSeq(r.Change.SequenceNumber)
-			if err == nil && p >= lowestFailed {
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: r.Change.SequenceNumber})
-			}
+	if from == "" {
+		return resp
+	}
+	for _, r := range records {
+		p, err := storage.PadSeq(r.Change.SequenceNumber)
+		if err == nil && p >= from {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: r.Change.SequenceNumber})
 		}
 	}
-	// Count each change once: applied when every window holds it because of this call,
-	// duplicate when every window held it already, failed when it is to be retried.
+	return resp
+}
+
+// outcome counts each change once: failed when it is to be retried (at or after retryFrom),
+// duplicate when every window held it already, applied otherwise.
+func (b *batch) outcome(retryFrom string) (applied, dups, failed int64) {
 	held := map[string]int{}
-	for _, g := range ordered {
+	for _, g := range b.groups {
 		for _, seq := range g.dups {
 			held[seq]++
 		}
 	}
-	for _, g := range ordered {
+	dups = b.dups
+	for _, g := range b.groups {
 		if g.key.window != storage.WindowHourly { // every change has exactly one hourly group
 			continue
 		}
 		for _, c := range g.changes {
 			switch {
-			case lowestFailed != "" && c.PaddedSeq >= lowestFailed:
+			case retryFrom != "" && c.PaddedSeq >= retryFrom:
 				failed++
 			case held[c.PaddedSeq] == len(storage.Windows()):
 				dups++
@@ -246,27 +311,7 @@ func (a *Aggregator) Handle(ctx context.Context, ev events.DynamoDBEvent) (event
 			}
 		}
 	}
-
-	s := &a.stats
-	s.records.Add(int64(len(ev.Records)))
-	s.applied.Add(applied)
-	s.duplicates.Add(dups)
-	s.notBucket.Add(notBucket)
-	s.removed.Add(removed)
-	s.unchanged.Add(unchanged)
-	s.malformed.Add(malformedN)
-	s.failed.Add(failed)
-	s.writes.Add(writes.Load())
-	level := slog.LevelInfo
-	if failed > 0 {
-		level = slog.LevelWarn
-	}
-	a.log.Log(ctx, level, "usage batch",
-		"records", len(ev.Records), "bucket_changes", changes, "applied", applied, "duplicates", dups,
-		"not_bucket", notBucket, "removed", removed, "unchanged", unchanged, "malformed", malformedN,
-		"failed", failed, "snapshots", len(ordered), "writes", writes.Load(),
-		"retry_from", trimSeq(lowestFailed), "duration_ms", time.Since(began).Milliseconds())
-	return resp, nil
+	return applied, dups, failed
 }
 
 // apply writes g's changes to their snapshot and returns the number of requests made. It sets
@@ -285,10 +330,12 @@ func (a *Aggregator) apply(ctx context.Context, g *group) int64 {
 	conflicts := 0
 	for len(pending) > 0 {
 		n, counters, acquires := fold(pending)
+		last := pending[n-1]
 		w := storage.UsageWrite{
 			EntityID: k.entity, Resource: k.resource, Window: k.window, WindowStart: k.start,
 			Counters: counters, Acquires: acquires,
-			FirstSeq: pending[0].PaddedSeq, LastSeq: pending[n-1].PaddedSeq,
+			FirstVersion: pending[0].Version, LastVersion: last.Version,
+			LastAt: last.At, Totals: last.Totals, TotalAcquires: last.TotalAcquires,
 			Expires: (k.start+k.window.Millis())/1000 + int64(a.retention/time.Second),
 			Create:  create,
 		}
@@ -301,15 +348,15 @@ func (a *Aggregator) apply(ctx context.Context, g *group) int64 {
 		}
 		var c *storage.UsageConflictError
 		if !errors.As(err, &c) || conflicts+1 >= maxConflicts {
-			g.err, g.failedFrom = err, pending[0].PaddedSeq
+			g.err, g.failedFrom = err, &pending[0]
 			return requests
 		}
 		conflicts++
 		create = !c.Exists
 		if c.Exists {
-			// The snapshot holds every change up to its applied sequence number: drop those.
+			// The snapshot holds every change up to its applied version: drop those.
 			held := 0
-			for held < len(pending) && pending[held].PaddedSeq <= c.AppliedSeq {
+			for held < len(pending) && pending[held].Version <= c.AppliedVersion {
 				g.dups = append(g.dups, pending[held].PaddedSeq)
 				held++
 			}
@@ -319,17 +366,17 @@ func (a *Aggregator) apply(ctx context.Context, g *group) int64 {
 	return requests
 }
 
-// fold sums the longest prefix of changes whose sums fit 64 bits (at least one change) and
-// returns its length and sums. Sums beyond 64 bits are not expected in practice (9.2e15
-// tokens); splitting keeps them exact anyway, as consecutive writes of one snapshot.
-func fold(changes []Change) (int, map[string]int64, int64) {
-	counters := map[string]int64{}
+// fold sums the longest prefix of changes whose sums fit (at least one change) and returns its
+// length and sums. Counters are summed in 128 bits, which only data no limiter wrote can
+// overflow; splitting keeps even that exact, as consecutive writes of one snapshot.
+func fold(changes []Change) (int, map[string]tokenbucket.Int128, int64) {
+	counters := map[string]tokenbucket.Int128{}
 	var acquires int64
 	for i, c := range changes {
-		next := make(map[string]int64, len(c.Counters))
+		next := make(map[string]tokenbucket.Int128, len(c.Counters))
 		ok := true
 		for name, d := range c.Counters {
-			if next[name], ok = add(counters[name], d); !ok {
+			if next[name], ok = counters[name].AddChecked(d); !ok {
 				break
 			}
 		}
@@ -346,16 +393,4 @@ func fold(changes []Change) (int, map[string]int64, int64) {
 		acquires = acq
 	}
 	return len(changes), counters, acquires
-}
-
-func trimSeq(padded string) string {
-	for i := 0; i < len(padded)-1; i++ {
-		if padded[i] != '0' {
-			return padded[i:]
-		}
-	}
-	if padded == "" {
-		return ""
-	}
-	return padded[len(padded)-1:]
 }

@@ -25,7 +25,7 @@ import (
 func benchBatches(n, buckets int) [][]byte {
 	const size = 100
 	hour := time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC).UnixMilli()
-	type state struct{ ts, acq, rpm, tpm int64 }
+	type state struct{ ts, acq, rpm, tpm, v int64 }
 	st := make([]state, buckets)
 	image := func(b int, s state) map[string]events.DynamoDBAttributeValue {
 		num := func(v int64) events.DynamoDBAttributeValue {
@@ -34,7 +34,7 @@ func benchBatches(n, buckets int) [][]byte {
 		return map[string]events.DynamoDBAttributeValue{
 			"PK": events.NewStringAttribute(fmt.Sprintf("B#key-%03d", b)), "SK": events.NewStringAttribute("B#gpt-4"),
 			"GSI2PK": events.NewStringAttribute("R#gpt-4"), "GSI2SK": events.NewStringAttribute(fmt.Sprintf("B#key-%03d", b)),
-			"ts": num(s.ts), "acq": num(s.acq), "u#rpm": num(s.rpm), "u#tpm": num(s.tpm),
+			"ts": num(s.ts), "v": num(s.v), "acq": num(s.acq), "u#rpm": num(s.rpm), "u#tpm": num(s.tpm),
 			"e#rpm": num(107_744_160_000_000_000 + s.rpm*60_000), "k#rpm": events.NewStringAttribute("100000/100000/60000"),
 			"e#tpm": num(107_744_160_000_000_000 + s.tpm*60_000), "k#tpm": events.NewStringAttribute("10000000/10000000/60000"),
 		}
@@ -46,7 +46,7 @@ func benchBatches(n, buckets int) [][]byte {
 		for j := range ev.Records {
 			b := (i*size + j) % buckets
 			old := st[b]
-			cur := state{ts: hour + int64(i*size+j)%3_600_000, acq: old.acq + 1, rpm: old.rpm + 1000, tpm: old.tpm + 250_000}
+			cur := state{ts: hour + int64(i*size+j)%3_600_000, acq: old.acq + 1, rpm: old.rpm + 1000, tpm: old.tpm + 250_000, v: old.v + 1}
 			st[b] = cur
 			seq++
 			name, oldImg := "MODIFY", image(b, old)

@@ -268,15 +268,15 @@ func readAll(t *testing.T, tbl *storage.Table) (byEntity, byResource map[snapKey
 	byEntity = map[snapKey]snapVal{}
 	add := func(into map[snapKey]snapVal, s usage.Snapshot) {
 		for l, v := range s.MilliCounters {
-			if s.Counters[l] != v/1000 {
-				t.Errorf("%s/%s %s: whole tokens %d for %d millitokens", s.EntityID, s.Resource, l, s.Counters[l], v)
+			if s.Counters[l] != v.Quo(1000) {
+				t.Errorf("%s/%s %s: whole tokens %s for %s millitokens", s.EntityID, s.Resource, l, s.Counters[l], v)
 			}
 		}
 		k := snapKey{s.EntityID, s.Resource, s.Window, s.WindowStart.Format(time.RFC3339)}
 		if _, dup := into[k]; dup {
 			t.Errorf("snapshot %v returned twice", k)
 		}
-		into[k] = snapVal{s.MilliCounters, s.Acquires}
+		into[k] = snapVal{int64s(t, s.MilliCounters), s.Acquires}
 	}
 	for _, e := range []string{"k1", "k2", "proj"} {
 		for _, w := range []usage.Window{usage.Hourly, usage.Daily} {
@@ -430,10 +430,21 @@ func TestLivePollerAggregates(t *testing.T) {
 	tbl := ddbtest.NewTable(t, client)
 	agg := usage.NewAggregator(tbl, usage.Config{Logger: slog.New(slog.DiscardHandler)})
 	state := filepath.Join(t.TempDir(), "stream.json")
+	// handled wakes waitExact after every batch the aggregator handled: it checks then, and
+	// never sleeps.
+	handled := make(chan struct{}, 1)
+	handle := func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		resp, err := agg.Handle(ctx, ev)
+		select {
+		case handled <- struct{}{}:
+		default:
+		}
+		return resp, err
+	}
 	start := func() (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		p, err := streampoller.New(streampoller.Config{Client: streamsClient(t), TableName: tbl.Name(), StatePath: state,
-			Handler: agg.Handle, PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+			Handler: handle, PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -449,32 +460,47 @@ func TestLivePollerAggregates(t *testing.T) {
 	stop := start()
 	const half = 6
 	writeOps(t, tbl, scenario[:half], 0)
-	waitExact(t, tbl, scenario[:half])
+	waitExact(t, tbl, scenario[:half], handled)
 	stop()
 	// Restarted: the poller resumes after the last record it finished; the aggregator drops
 	// whatever comes back twice.
 	stop = start()
 	defer stop()
 	writeOps(t, tbl, scenario, half)
-	waitExact(t, tbl, scenario)
+	waitExact(t, tbl, scenario, handled)
 	if s := agg.Stats(); s.Failed != 0 || s.Malformed != 0 {
 		t.Errorf("stats %+v", s)
 	}
 }
 
-// waitExact waits until the snapshots equal the sums of ops (the poller runs behind).
-func waitExact(t *testing.T, tbl *storage.Table, ops []op) {
+// waitExact waits until the snapshots equal the sums of ops (the poller runs behind): it checks
+// now and after each batch handled, and gives up after 10 s without one.
+func waitExact(t *testing.T, tbl *storage.Table, ops []op, handled <-chan struct{}) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	for {
 		byEntity, byResource := readAll(t, tbl)
 		if want := expected(t, ops); reflect.DeepEqual(byEntity, want) && reflect.DeepEqual(byResource, want) {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-handled:
+		case <-time.After(10 * time.Second):
 			checkExact(t, tbl, ops) // reports the difference
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// int64s returns m in 64 bits, failing the test for a value that does not fit.
+func int64s(t testing.TB, m map[string]tokenbucket.Int128) map[string]int64 {
+	t.Helper()
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		x, ok := v.Int64()
+		if !ok {
+			t.Fatalf("%s = %s does not fit 64 bits", k, v)
+		}
+		out[k] = x
+	}
+	return out
 }

@@ -5,11 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/zeroae/zae-limiter-go/shared/limiter"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
 
 // Window is the length of a snapshot's window: Hourly or Daily, aligned to UTC.
@@ -32,15 +33,17 @@ const (
 // Counters are in whole tokens, the unit of every limit in the public API: the stored exact
 // millitokens divided by 1000, truncated toward zero. Consumption is charged in whole tokens,
 // so the division is exact unless fractional amounts were charged; MilliCounters holds the
-// exact stored values for billing that needs them.
+// exact stored values for billing that needs them. Both are 128-bit integers, which hold every
+// integer DynamoDB stores: a window's total may exceed 2^63 millitokens (9,224 adjustments of
+// the largest amount an adjustment may give).
 type Snapshot struct {
 	EntityID      string
 	Resource      string
 	Window        Window
-	WindowStart   time.Time        // UTC
-	Counters      map[string]int64 // net tokens consumed in the window, by limit name
-	MilliCounters map[string]int64 // the same in millitokens, exact
-	Acquires      int64            // net acquires (acquires − rollbacks) in the window
+	WindowStart   time.Time                     // UTC
+	Counters      map[string]tokenbucket.Int128 // net tokens consumed in the window, by limit name
+	MilliCounters map[string]tokenbucket.Int128 // the same in millitokens, exact
+	Acquires      int64                         // net acquires (acquires − rollbacks) in the window
 }
 
 // Page is one page of a usage query. NextToken is empty on the last page; otherwise pass it to
@@ -51,10 +54,7 @@ type Page struct {
 	NextToken string
 }
 
-// ErrInvalidArgument is matched (errors.Is) by every *InvalidArgumentError.
-var ErrInvalidArgument = errors.New("usage: invalid argument")
-
-// Names of the arguments an InvalidArgumentError can name.
+// Names of the arguments a *limiter.ValidationError of a query can name (its Field).
 const (
 	ArgEntity    = "entity_id"
 	ArgResource  = "resource"
@@ -64,23 +64,10 @@ const (
 	ArgNextToken = "next_token"
 )
 
-// InvalidArgumentError reports a query argument that cannot be used (an HTTP 400). Nothing was
-// read.
-type InvalidArgumentError struct {
-	Arg    string // one of the Arg* names
-	Reason string
-}
-
-// Error names the argument and says what is wrong with it.
-func (e *InvalidArgumentError) Error() string {
-	return fmt.Sprintf("usage: invalid %s: %s", e.Arg, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrInvalidArgument) true.
-func (e *InvalidArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
-
+// invalid reports an argument that cannot be used, as the library's one invalid-input error
+// (an HTTP 400 invalid_request naming the argument). Nothing was read.
 func invalid(arg, format string, args ...any) error {
-	return &InvalidArgumentError{Arg: arg, Reason: fmt.Sprintf(format, args...)}
+	return &limiter.ValidationError{Field: arg, Message: fmt.Sprintf(format, args...)}
 }
 
 // Reader reads usage snapshots for the admin API.
@@ -106,7 +93,8 @@ func (r *Reader) QueryEntityUsage(ctx context.Context, entity, resource string, 
 			return Page{}, invalid(ArgResource, "%v", err)
 		}
 	}
-	q, err := query(window, from, to, limit, nextToken)
+	id := tokenQuery{EntityID: entity, Resource: resource, Window: string(window)}
+	q, err := query(id, window, from, to, limit, nextToken)
 	if err != nil {
 		return Page{}, err
 	}
@@ -115,7 +103,7 @@ func (r *Reader) QueryEntityUsage(ctx context.Context, entity, resource string, 
 		return Page{}, invalid(ArgNextToken, "the token belongs to another query")
 	}
 	q.EntityID, q.Resource = entity, resource
-	return r.run(ctx, q)
+	return r.run(ctx, q, id)
 }
 
 // QueryResourceUsage returns the snapshots of every entity on resource, of one window kind,
@@ -126,7 +114,8 @@ func (r *Reader) QueryResourceUsage(ctx context.Context, resource string, window
 	if err := storage.ValidateID(resource); err != nil {
 		return Page{}, invalid(ArgResource, "%v", err)
 	}
-	q, err := query(window, from, to, limit, nextToken)
+	id := tokenQuery{Resource: resource, Window: string(window)}
+	q, err := query(id, window, from, to, limit, nextToken)
 	if err != nil {
 		return Page{}, err
 	}
@@ -134,11 +123,12 @@ func (r *Reader) QueryResourceUsage(ctx context.Context, resource string, window
 		return Page{}, invalid(ArgNextToken, "the token belongs to another query")
 	}
 	q.Resource = resource
-	return r.run(ctx, q)
+	return r.run(ctx, q, id)
 }
 
-// query validates the arguments common to both queries.
-func query(window Window, from, to time.Time, limit int, nextToken string) (storage.UsageQuery, error) {
+// query validates the arguments common to both queries; id names the query a token must come
+// from.
+func query(id tokenQuery, window Window, from, to time.Time, limit int, nextToken string) (storage.UsageQuery, error) {
 	if !window.Valid() {
 		return storage.UsageQuery{}, invalid(ArgWindow, "%q is not %q or %q", window, Hourly, Daily)
 	}
@@ -153,7 +143,7 @@ func query(window Window, from, to time.Time, limit int, nextToken string) (stor
 	}
 	q := storage.UsageQuery{Window: window, Limit: limit, From: window.Start(clamp(from)), To: clamp(to)}
 	if nextToken != "" {
-		c, err := decodeToken(nextToken)
+		c, err := decodeToken(nextToken, id)
 		if err != nil {
 			return storage.UsageQuery{}, err
 		}
@@ -173,50 +163,72 @@ func clamp(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func (r *Reader) run(ctx context.Context, q storage.UsageQuery) (Page, error) {
+func (r *Reader) run(ctx context.Context, q storage.UsageQuery, id tokenQuery) (Page, error) {
 	p, err := r.table.QueryUsage(ctx, q)
 	if err != nil {
 		return Page{}, err
 	}
 	out := Page{Snapshots: make([]Snapshot, 0, len(p.Snapshots))}
 	for _, s := range p.Snapshots {
-		snap := Snapshot{
-			EntityID: s.EntityID, Resource: s.Resource, Window: s.Window,
-			WindowStart:   time.UnixMilli(s.WindowStart).UTC(),
-			Counters:      make(map[string]int64, len(s.Counters)),
-			MilliCounters: s.Counters,
-			Acquires:      s.Acquires,
-		}
-		for name, v := range s.Counters {
-			snap.Counters[name] = v / 1000
-		}
-		out.Snapshots = append(out.Snapshots, snap)
+		out.Snapshots = append(out.Snapshots, toSnapshot(s))
 	}
 	if p.Next != nil {
-		out.NextToken = encodeToken(*p.Next)
+		out.NextToken = encodeToken(*p.Next, id)
 	}
 	return out, nil
 }
 
-// token is the JSON inside a next token: the last snapshot a page returned (or the last key
-// the query evaluated). It names a snapshot, not a DynamoDB key, so a token says nothing about
-// the table's layout and is checked field by field when it comes back.
-type token struct {
-	EntityID    string `json:"e"`
-	Resource    string `json:"r"`
-	Window      string `json:"w"`
-	WindowStart string `json:"s"`
+// toSnapshot returns a stored snapshot in the units of the API.
+func toSnapshot(s storage.UsageSnapshot) Snapshot {
+	snap := Snapshot{
+		EntityID: s.EntityID, Resource: s.Resource, Window: s.Window,
+		WindowStart:   time.UnixMilli(s.WindowStart).UTC(),
+		Counters:      make(map[string]tokenbucket.Int128, len(s.Counters)),
+		MilliCounters: s.Counters,
+		Acquires:      s.Acquires,
+	}
+	for name, v := range s.Counters {
+		snap.Counters[name] = v.Quo(tokenbucket.MillitokensPerToken)
+	}
+	return snap
 }
 
-// maxTokenLength bounds a token before it is decoded: two ids of 256 characters and a little.
-const maxTokenLength = 1024
+// token is the JSON inside a next token: the query it continues and the last snapshot a page
+// returned (or the last key the query evaluated). It names a snapshot, not a DynamoDB key, so a
+// token says nothing about the table's layout and is checked field by field when it comes back.
+//
+// The query is the entity, resource and window, not the time range: a client that pages the
+// default range (which ends now) continues where it was even when the range moved meanwhile;
+// snapshots that left the range are not returned, those that entered it after the token's
+// position are. A token of another query is refused: the entity-wide query resumes after any
+// snapshot of the entity's partition, so a token of another window or resource would silently
+// skip snapshots.
+type token struct {
+	Query       tokenQuery `json:"q"`
+	EntityID    string     `json:"e"`
+	Resource    string     `json:"r"`
+	Window      string     `json:"w"`
+	WindowStart string     `json:"s"`
+}
 
-func encodeToken(c storage.UsageCursor) string {
-	b, _ := json.Marshal(token{EntityID: c.EntityID, Resource: c.Resource, Window: string(c.Window), WindowStart: storage.FormatWindowStart(c.WindowStart)})
+// tokenQuery names a query: an entity's (Resource "" for every resource) or a resource's
+// (EntityID "").
+type tokenQuery struct {
+	EntityID string `json:"e,omitempty"`
+	Resource string `json:"r,omitempty"`
+	Window   string `json:"w"`
+}
+
+// maxTokenLength bounds a token before it is decoded: four ids of 256 characters and a little,
+// in base64.
+const maxTokenLength = 2048
+
+func encodeToken(c storage.UsageCursor, q tokenQuery) string {
+	b, _ := json.Marshal(token{Query: q, EntityID: c.EntityID, Resource: c.Resource, Window: string(c.Window), WindowStart: storage.FormatWindowStart(c.WindowStart)})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeToken(s string) (*storage.UsageCursor, error) {
+func decodeToken(s string, q tokenQuery) (*storage.UsageCursor, error) {
 	if len(s) > maxTokenLength {
 		return nil, invalid(ArgNextToken, "too long")
 	}
@@ -229,6 +241,9 @@ func decodeToken(s string) (*storage.UsageCursor, error) {
 	var t token
 	if err := dec.Decode(&t); err != nil || dec.More() {
 		return nil, invalid(ArgNextToken, "not a token")
+	}
+	if t.Query != q {
+		return nil, invalid(ArgNextToken, "the token belongs to another query")
 	}
 	w := Window(t.Window)
 	if storage.ValidateID(t.EntityID) != nil || storage.ValidateID(t.Resource) != nil || !w.Valid() {

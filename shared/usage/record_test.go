@@ -5,9 +5,12 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
 
 func n(v int64) events.DynamoDBAttributeValue {
@@ -17,7 +20,7 @@ func n(v int64) events.DynamoDBAttributeValue {
 func bucketImage(ts, acq int64, u map[string]int64) map[string]events.DynamoDBAttributeValue {
 	m := map[string]events.DynamoDBAttributeValue{
 		"PK": events.NewStringAttribute("B#k1"), "SK": events.NewStringAttribute("B#gpt-4"),
-		"ts": n(ts), "acq": n(acq),
+		"ts": n(ts), "acq": n(acq), "v": n(ts + 1),
 	}
 	for l, v := range u {
 		m["u#"+l] = n(v)
@@ -37,14 +40,15 @@ func record(name, seq string, newImg, oldImg map[string]events.DynamoDBAttribute
 func TestParseRecord(t *testing.T) {
 	old := bucketImage(1000, 5, map[string]int64{"rpm": 5000, "tpm": 70})
 	c, err := ParseRecord(record("MODIFY", "42", bucketImage(2000, 4, map[string]int64{"rpm": 4000, "tpm": 70, "rpd": 3}), old))
-	want := Change{EntityID: "k1", Resource: "gpt-4", Seq: "42", PaddedSeq: c.PaddedSeq, At: 2000, PrevAt: 1000,
-		Counters: map[string]int64{"rpm": -1000, "rpd": 3}, Acquires: -1}
+	want := Change{EntityID: "k1", Resource: "gpt-4", Seq: "42", PaddedSeq: c.PaddedSeq, Version: 2001, At: 2000, PrevAt: 1000,
+		Counters: map[string]tokenbucket.Int128{"rpm": tokenbucket.I128(-1000), "rpd": tokenbucket.I128(3)}, Acquires: -1,
+		Totals: map[string]tokenbucket.Int128{"rpm": tokenbucket.I128(4000), "tpm": tokenbucket.I128(70), "rpd": tokenbucket.I128(3)}, TotalAcquires: 4}
 	if err != nil || !reflect.DeepEqual(c, want) || len(c.PaddedSeq) != 48 {
 		t.Fatalf("MODIFY: %+v %v", c, err)
 	}
 	// INSERT counts from zero.
 	c, err = ParseRecord(record("INSERT", "1", bucketImage(5, 1, map[string]int64{"rpm": 1000}), nil))
-	if err != nil || c.Counters["rpm"] != 1000 || c.Acquires != 1 || c.PrevAt != 0 {
+	if err != nil || c.Counters["rpm"] != tokenbucket.I128(1000) || c.Acquires != 1 || c.PrevAt != 0 {
 		t.Fatalf("INSERT: %+v %v", c, err)
 	}
 	// A counter dropped from the item is not a refund.
@@ -70,8 +74,11 @@ func TestParseRecord(t *testing.T) {
 	r.Change.NewImage["u#rpm"] = events.NewNumberAttribute("1.5")
 	bad["fractional counter"] = r
 	r = record("MODIFY", "5", bucketImage(7, 5, nil), old)
-	r.Change.NewImage["u#rpm"] = events.NewNumberAttribute("99999999999999999999")
-	bad["counter beyond 64 bits"] = r
+	r.Change.NewImage["u#rpm"] = events.NewNumberAttribute("1" + strings.Repeat("0", 40))
+	bad["counter beyond 128 bits"] = r
+	r = record("MODIFY", "5", bucketImage(7, 5, nil), old)
+	delete(r.Change.NewImage, "v")
+	bad["no version"] = r
 	r = record("MODIFY", "5", bucketImage(7, 5, nil), old)
 	delete(r.Change.NewImage, "ts")
 	bad["no ts"] = r
@@ -98,18 +105,45 @@ func TestParseRecord(t *testing.T) {
 	}
 }
 
+// Counters beyond 2^63 are read exactly: a running total that passed int64 still gives the
+// right change, and so does a change that does not fit 64 bits.
+func TestParseRecordBeyond64Bits(t *testing.T) {
+	const big = "9223372036854775807000" // 1000 × (2^63 − 1)
+	newImg := bucketImage(2000, 1, nil)
+	newImg["u#tpm"] = events.NewNumberAttribute("9223372036854775807000")
+	oldImg := bucketImage(1000, 1, nil)
+	oldImg["u#tpm"] = events.NewNumberAttribute("9223372035854775807000") // 10^9 tokens less
+	c, err := ParseRecord(record("MODIFY", "7", newImg, oldImg))
+	if err != nil || c.Counters["tpm"] != tokenbucket.I128(1_000_000_000_000) || c.Totals["tpm"].String() != big {
+		t.Fatalf("beyond 2^63: %+v %v", c, err)
+	}
+	c, err = ParseRecord(record("INSERT", "8", newImg, nil))
+	if err != nil || c.Counters["tpm"].String() != big {
+		t.Fatalf("INSERT beyond 2^63: %+v %v", c, err)
+	}
+}
+
 func TestFoldSplitsOverflow(t *testing.T) {
+	maxI128, _ := tokenbucket.ParseInt128("170141183460469231731687303715884105727")
 	cs := []Change{
-		{Counters: map[string]int64{"rpm": math.MaxInt64 - 1}},
-		{Counters: map[string]int64{"rpm": 1}, Acquires: 1},
-		{Counters: map[string]int64{"rpm": 1}},
+		{Counters: map[string]tokenbucket.Int128{"rpm": maxI128.Sub(tokenbucket.I128(1))}},
+		{Counters: map[string]tokenbucket.Int128{"rpm": tokenbucket.I128(1)}, Acquires: 1},
+		{Counters: map[string]tokenbucket.Int128{"rpm": tokenbucket.I128(1)}},
 	}
 	k, counters, acq := fold(cs)
-	if k != 2 || counters["rpm"] != math.MaxInt64 || acq != 1 {
+	if k != 2 || counters["rpm"] != maxI128 || acq != 1 {
 		t.Fatalf("fold = %d %v %d", k, counters, acq)
 	}
 	k, counters, _ = fold(cs[2:])
-	if k != 1 || counters["rpm"] != 1 {
+	if k != 1 || counters["rpm"] != tokenbucket.I128(1) {
 		t.Fatalf("fold rest = %d %v", k, counters)
+	}
+	// Sums beyond 2^63 stay in one write.
+	cs = []Change{
+		{Counters: map[string]tokenbucket.Int128{"rpm": tokenbucket.I128(math.MaxInt64)}},
+		{Counters: map[string]tokenbucket.Int128{"rpm": tokenbucket.I128(math.MaxInt64)}},
+	}
+	if k, counters, _ = fold(cs); k != 2 || counters["rpm"].String() != "18446744073709551614" {
+		t.Fatalf("fold beyond 2^63 = %d %v", k, counters)
 	}
 }

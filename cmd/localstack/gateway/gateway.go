@@ -9,9 +9,9 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/zeroae/zae-limiter-go/internal/randid"
 )
 
 // Function is a function behind the gateway.
@@ -102,7 +104,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, reqID string) (i
 		return gatewayError(w, http.StatusNotFound, "Not Found"), ""
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return gatewayError(w, http.StatusRequestTimeout, "Request Timeout"), rt.Function
+	case err != nil:
 		return gatewayError(w, http.StatusBadRequest, "Bad Request"), rt.Function
 	}
 	if len(body) > maxBody {
@@ -272,16 +278,11 @@ func gatewayError(w http.ResponseWriter, status int, msg string) int {
 }
 
 // newRequestID returns an id shaped like API Gateway's (12 random bytes, base64).
-func newRequestID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func newRequestID() string { return base64.RawURLEncoding.EncodeToString(randid.Bytes(12)) }
 
 // newUUID returns a random UUID, the shape of a Lambda request id.
 func newUUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
+	b := randid.Bytes(16)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	const hex = "0123456789abcdef"

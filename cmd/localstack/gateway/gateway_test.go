@@ -1,15 +1,19 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -116,5 +120,39 @@ func TestGatewayAnswers(t *testing.T) {
 		if resp.StatusCode != c.status || strings.TrimSpace(string(body)) != c.body {
 			t.Errorf("%s %s: %d %s", c.method, c.path, resp.StatusCode, body)
 		}
+	}
+}
+
+// A client that sends part of its body and stops gets a 408 once the read timeout passes; the
+// function never runs. (The timeout is short here; the default is ReadTimeout.)
+func TestSlowBodyTimesOut(t *testing.T) {
+	var called atomic.Bool
+	fn := func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		called.Store(true)
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
+	}
+	srv, err := gateway.Listen("127.0.0.1:0", gateway.New(slog.New(slog.DiscardHandler), gateway.Routes("acquire", "admin"),
+		gateway.Function{Name: "acquire", Handler: lambda.NewHandler(fn)}), gateway.WithReadTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A guard against a hang only, not a timing assertion.
+	_ = conn.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.WriteString(conn, "POST /v1/acquire HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"entity"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || called.Load() {
+		t.Fatalf("stalled body: status %d, function called %v", resp.StatusCode, called.Load())
 	}
 }

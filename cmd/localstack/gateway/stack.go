@@ -58,14 +58,30 @@ type Server struct {
 	done chan error
 }
 
+// ReadTimeout is how long the gateway waits for a whole request, body included, by default:
+// API Gateway's own integration timeout. A client that sends its body slowly, or stops, gets a
+// 408 and the connection is closed, instead of holding it forever.
+const ReadTimeout = 30 * time.Second
+
+// ListenOption changes how Listen serves.
+type ListenOption func(*http.Server)
+
+// WithReadTimeout sets the time allowed to read a whole request (ReadTimeout by default).
+func WithReadTimeout(d time.Duration) ListenOption {
+	return func(s *http.Server) { s.ReadTimeout = d }
+}
+
 // Listen serves h on addr ("127.0.0.1:0" picks a free port) until Shutdown.
-func Listen(addr string, h http.Handler) (*Server, error) {
+func Listen(addr string, h http.Handler, opts ...ListenOption) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s := &Server{URL: "http://" + ln.Addr().String(), done: make(chan error, 1),
-		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: ReadTimeout, IdleTimeout: 2 * time.Minute}
+	for _, o := range opts {
+		o(srv)
+	}
+	s := &Server{URL: "http://" + ln.Addr().String(), done: make(chan error, 1), srv: srv}
 	go func() {
 		err := s.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {

@@ -18,7 +18,7 @@ const Name = "admin"
 
 // DefaultResource is the reserved resource of /v1/entities/{entity_id}/limits/{resource} that
 // names the entity's default limits.
-const DefaultResource = "_default_"
+const DefaultResource = limiter.DefaultResource
 
 // Limiter is what the admin function asks of the library: entity and stored-limit CRUD.
 // *limiter.Limiter implements it.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
@@ -52,12 +53,12 @@ type usageHandlers struct {
 
 // UsageSnapshot is the JSON form of usage.Snapshot.
 type UsageSnapshot struct {
-	EntityID    string           `json:"entity_id"`
-	Resource    string           `json:"resource"`
-	Window      string           `json:"window"`
-	WindowStart time.Time        `json:"window_start"`
-	Counters    map[string]int64 `json:"counters"`
-	Acquires    int64            `json:"acquires"`
+	EntityID    string                        `json:"entity_id"`
+	Resource    string                        `json:"resource"`
+	Window      string                        `json:"window"`
+	WindowStart time.Time                     `json:"window_start"`
+	Counters    map[string]tokenbucket.Int128 `json:"counters"` // JSON integers, exact in any size
+	Acquires    int64                         `json:"acquires"`
 }
 
 // UsageResponse is the 200 body of the usage routes: one page of snapshots.
@@ -86,10 +87,7 @@ func (h *usageHandlers) query(r *httpapi.Request) (usageQuery, error) {
 	}
 	q := usageQuery{window: usage.Hourly, to: h.now().UTC(), nextToken: r.Query.Get("next_token")}
 	if w := r.Query.Get("window"); w != "" {
-		q.window = usage.Window(w)
-		if q.window != usage.Hourly && q.window != usage.Daily {
-			return q, httpapi.Invalid("window", "must be %s or %s, got %q", usage.Hourly, usage.Daily, w)
-		}
+		q.window = usage.Window(w) // the reader validates it
 	}
 	var err error
 	if v := r.Query.Get("to"); v != "" {
@@ -133,10 +131,10 @@ func (h *usageHandlers) resource(ctx context.Context, r *httpapi.Request) *httpa
 }
 
 func usageAnswer(page usage.Page, err error) *httpapi.Response {
-	var ia *usage.InvalidArgumentError
+	var ve *limiter.ValidationError
 	switch {
-	case errors.As(err, &ia):
-		return httpapi.ErrorResponse(httpapi.Invalid(ia.Arg, "%s", ia.Reason))
+	case errors.As(err, &ve):
+		return httpapi.ErrorResponse(err)
 	case err != nil:
 		return httpapi.ErrorResponse(&limiter.UnavailableError{Op: "query usage", Err: err})
 	}
@@ -144,7 +142,7 @@ func usageAnswer(page usage.Page, err error) *httpapi.Response {
 	for _, s := range page.Snapshots {
 		c := s.Counters
 		if c == nil {
-			c = map[string]int64{}
+			c = map[string]tokenbucket.Int128{}
 		}
 		out.Snapshots = append(out.Snapshots, UsageSnapshot{EntityID: s.EntityID, Resource: s.Resource, Window: string(s.Window),
 			WindowStart: s.WindowStart.UTC(), Counters: c, Acquires: s.Acquires})

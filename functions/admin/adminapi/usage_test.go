@@ -16,6 +16,8 @@ import (
 	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/storage"
+	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
@@ -51,7 +53,7 @@ func TestUsageRoutes(t *testing.T) {
 		return out
 	}
 	hourly := get("/v1/entities/k1/usage")
-	if len(hourly.Snapshots) == 0 || hourly.Snapshots[0].Window != "hourly" || hourly.Snapshots[0].EntityID != "k1" || hourly.Snapshots[0].Counters["tpm"] == 0 {
+	if len(hourly.Snapshots) == 0 || hourly.Snapshots[0].Window != "hourly" || hourly.Snapshots[0].EntityID != "k1" || hourly.Snapshots[0].Counters["tpm"].Sign() == 0 {
 		t.Fatalf("hourly usage of k1: %+v", hourly)
 	}
 	daily := get("/v1/resources/gpt-4/usage?window=daily&from=2026-11-26T00:00:00Z")
@@ -80,5 +82,28 @@ func pathWithQuery(method, pq string) func(*events.APIGatewayV2HTTPRequest) {
 	return func(ev *events.APIGatewayV2HTTPRequest) {
 		path(method, p)(ev)
 		ev.RawQueryString = q
+	}
+}
+
+// A window's total beyond 2^63 millitokens comes back exact, as a JSON integer (it used to
+// break every page holding it).
+func TestUsageBeyond64Bits(t *testing.T) {
+	client := ddbtest.Client(t)
+	table := ddbtest.NewTable(t, client)
+	quiet := slog.New(slog.DiscardHandler)
+	big, _ := tokenbucket.ParseInt128("18000000000000000000123") // millitokens
+	hour := time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC)
+	err := table.AddUsage(context.Background(), storage.UsageWrite{EntityID: "k1", Resource: "gpt-4", Window: storage.WindowHourly,
+		WindowStart: hour.UnixMilli(), Counters: map[string]tokenbucket.Int128{"tpm": big}, Acquires: 1,
+		FirstVersion: 1, LastVersion: 1, Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := limiter.New(client, table.Name(), limiter.WithLogger(quiet))
+	e := &env{t: t, lim: lim, handler: lambda.NewHandler(adminapi.New(lim, quiet, adminapi.UsageRoutes(usage.NewReader(table), func() time.Time { return hour })...))}
+	r := e.expect(event(t, "get-entity.json", pathWithQuery("GET", "/v1/entities/k1/usage")), 200, `"counters":{"tpm":18000000000000000000}`)
+	var out adminapi.UsageResponse
+	if err := json.Unmarshal([]byte(r.Body), &out); err != nil || len(out.Snapshots) != 1 || out.Snapshots[0].Counters["tpm"].String() != "18000000000000000000" {
+		t.Fatalf("%s: %+v %v", r.Body, out, err)
 	}
 }
