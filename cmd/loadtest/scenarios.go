@@ -125,7 +125,11 @@ func charged(ctx context.Context, e *env, entity, resource, limit string) (int64
 	if b == nil {
 		return 0, nil
 	}
-	return b.Limits[limit].Consumed / 1000, nil
+	c := b.Limits[limit].Consumed
+	if c.FloorDiv(1000) != c.CeilDiv(1000) {
+		return 0, fmt.Errorf("%s/%s %s holds %s millitokens, not whole tokens", entity, resource, limit, c)
+	}
+	return c.FloorDiv(1000), nil
 }
 
 // bucketScenario drives commit:true acquires of one token on entity (or, with several entities,
