@@ -173,11 +173,15 @@ func run(ctx context.Context, cfg config, stdout io.Writer) ([]*result, error) {
 	if !filepath.IsAbs(bin) {
 		bin = filepath.Join(root, bin)
 	}
-	if err := os.MkdirAll(filepath.Join(root, cfg.logDir), 0o755); err != nil {
+	logDir := cfg.logDir
+	if !filepath.IsAbs(logDir) {
+		logDir = filepath.Join(root, logDir)
+	}
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
 	st := &stackProcess{bin: bin, table: cfg.tableName, ddbURL: proxyURL, port: port,
-		logPath: filepath.Join(root, cfg.logDir, "loadtest-stack.log")}
+		logPath: filepath.Join(logDir, "loadtest-stack.log")}
 	if err := st.start(ctx); err != nil {
 		return nil, err
 	}
