@@ -25,8 +25,10 @@ var ErrLeaseNotFound = errors.New("lease not found or expired")
 // A Lease is what an Acquire took. The consumption is written when the lease is made; Adjust
 // changes it (LLM token reconciliation), Commit keeps it, Rollback puts all of it back.
 //
-// A lease lives in memory, or, when acquired with a LeaseTTL, in the table too: then any
-// process can resume it with Limiter.Lease, and its state (open, committed, rolled back) and
+// A lease lives in memory, or, when acquired with a LeaseTTL, in the table too (in its bucket
+// item when it charged one bucket and has no request id, see MaxInlineLeases; otherwise in an
+// item of its own): then any process can resume it with Limiter.Lease, and its state (open,
+// committed, rolled back) and
 // the amounts it holds are kept by DynamoDB's conditions, so a commit in one process and a
 // rollback in another cannot both happen, and a refund can never exceed what the lease holds.
 // A Lease is safe for concurrent use.
@@ -55,9 +57,10 @@ type Lease struct {
 	pendingAmounts map[string]int64
 }
 
-// ID returns the lease's id: 32 random hex digits, or, for a stored lease acquired with a
-// request id, 64 hex digits naming the request, '-', and 32 random hex digits. Neither can be
-// guessed.
+// ID returns the lease's id: 32 random hex digits; for a stored lease acquired with a request
+// id, 64 hex digits naming the request, '-', and 32 random hex digits; for a stored lease kept
+// in its bucket item (one level, no request id), "b." and base64url of what settling it needs
+// (its 128-bit random key included). None can be guessed.
 func (s *Lease) ID() string { return s.id }
 
 // EntityID returns the entity the lease charged.

@@ -155,9 +155,12 @@ type AcquireRequest struct {
 	Cascade         Cascade
 	UseStoredLimits bool
 	FailureMode     FailureMode
-	// LeaseTTL, when positive, stores the lease in the table (in the same transaction as the
-	// consumption) so that any process can resume it by id with Limiter.Lease until it
-	// expires. At most MaxLeaseTTL. A stored lease costs one more item per write.
+	// LeaseTTL, when positive, stores the lease in the table so that any process can resume it
+	// by id with Limiter.Lease until it expires. At most MaxLeaseTTL. A lease of one bucket
+	// without a RequestID lives in the bucket item, written by the same UpdateItem as the
+	// consumption (and each later change of it likewise); with a RequestID, cascade, or a bucket
+	// holding MaxInlineLeases already, it is an item of its own written in the same
+	// transaction as the consumption (one more item per write).
 	LeaseTTL time.Duration
 	// RequestID makes a retried acquire idempotent: an acquire with the same principal, entity,
 	// resource and request id returns the lease of the first and consumes nothing. It needs
