@@ -309,3 +309,25 @@ func TestInItemLeaseSettleUnchangedAfterOtherAdjust(t *testing.T) {
 		t.Fatalf("consumed %v, want tpm 500", c)
 	}
 }
+
+// A lease resumed by id knows the amounts it was acquired with; a refund of more than those,
+// but not more than another process's adjustment made it hold, is applied (one read decides),
+// and one beyond what it holds is refused.
+func TestInItemLeaseRefundBeyondTheIDsAmounts(t *testing.T) {
+	e := newEnv(t)
+	lease := mustAcquire(t, e.lim, inItemRequest())
+	if err := lease.Adjust(ctx(), map[string]int64{"tpm": 1000}); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := e.newLimiter().Lease(ctx(), lease.ID())
+	if err := other.Adjust(ctx(), map[string]int64{"tpm": -1200}); err != nil {
+		t.Fatalf("refund of 1200 of the 1500 held (the id says 500): %v", err)
+	}
+	var ve *limiter.ValidationError
+	if err := other.Adjust(ctx(), map[string]int64{"tpm": -301}); !errors.As(err, &ve) {
+		t.Fatalf("refund of 301 of the 300 held: %v, want a ValidationError", err)
+	}
+	if c, _ := bucketOf(t, e, "key-1", "gpt-4"); c["tpm"] != 300 {
+		t.Fatalf("consumed %v, want tpm 300", c)
+	}
+}

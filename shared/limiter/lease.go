@@ -44,6 +44,9 @@ type Lease struct {
 	// inline is true for a stored lease kept in its bucket item (see storage.LeaseOp), under key.
 	inline bool
 	key    string
+	// guessed is true while an in-item lease's amounts are those its id carries, not yet
+	// confirmed by a write or a read of its item.
+	guessed bool
 
 	mu       sync.Mutex
 	levels   []level // amounts: millitokens held, by level and limit
@@ -182,19 +185,35 @@ func (s *Lease) adjustTry(ctx context.Context, key string, amounts map[string]in
 	if len(amounts) > MaxLimits {
 		return false, invalid("adjust", "at most %d limits, got %d", MaxLimits, len(amounts))
 	}
-	for name, n := range amounts {
-		if _, ok := findLimit(s.levels[0].limits, name); !ok {
-			return false, invalid("adjust."+name, "the lease has no limit %q", name)
+	check := func() error {
+		for name, n := range amounts {
+			if _, ok := findLimit(s.levels[0].limits, name); !ok {
+				return invalid("adjust."+name, "the lease has no limit %q", name)
+			}
+			if n < -MaxTokens || n > MaxTokens {
+				return invalid("adjust."+name, "must be within ±%d tokens, got %d", int64(MaxTokens), n)
+			}
+			// |held| ≤ MaxLeaseTokens·1000 and |n·1000| ≤ MaxTokens·1000: the sum cannot wrap.
+			switch held := s.levels[0].amounts[name]; {
+			case held+n*millis < 0:
+				return invalid("adjust."+name, "gives back %d tokens but the lease holds %d", -n, held/millis)
+			case held+n*millis > MaxLeaseTokens*millis:
+				return invalid("adjust."+name, "adds %d tokens to the %d the lease holds, more than a lease may hold (%d)", n, held/millis, int64(MaxLeaseTokens))
+			}
 		}
-		if n < -MaxTokens || n > MaxTokens {
-			return false, invalid("adjust."+name, "must be within ±%d tokens, got %d", int64(MaxTokens), n)
+		return nil
+	}
+	if err := check(); err != nil {
+		if !s.guessed {
+			return false, err
 		}
-		// |held| ≤ MaxLeaseTokens·1000 and |n·1000| ≤ MaxTokens·1000: the sum cannot wrap.
-		switch held := s.levels[0].amounts[name]; {
-		case held+n*millis < 0:
-			return false, invalid("adjust."+name, "gives back %d tokens but the lease holds %d", -n, held/millis)
-		case held+n*millis > MaxLeaseTokens*millis:
-			return false, invalid("adjust."+name, "adds %d tokens to the %d the lease holds, more than a lease may hold (%d)", n, held/millis, int64(MaxLeaseTokens))
+		// The amounts are those the id was made with: read what the lease holds (one read, only
+		// when they would refuse the adjustment), and decide from that.
+		if rerr := s.readEntry(ctx); rerr != nil {
+			return false, rerr
+		}
+		if err := check(); err != nil {
+			return false, err
 		}
 	}
 	if s.stored && key != "" && len(s.keys) >= MaxLeaseKeys {
@@ -245,7 +264,7 @@ func (s *Lease) adjustTry(ctx context.Context, key string, amounts map[string]in
 			s.levels[i].amounts[name] += x
 		}
 	}
-	s.statuses = st
+	s.statuses, s.guessed = st, false // a write conditioned on the amounts confirmed them
 	return false, nil
 }
 
@@ -322,8 +341,23 @@ func (s *Lease) writes(u storage.LeaseUpdate) (func(int64) ([]storage.Extra, err
 	}, nil
 }
 
+// readEntry reads an in-item lease from its bucket item (strongly consistent) and takes its
+// state and amounts.
+func (s *Lease) readEntry(ctx context.Context) error {
+	b, err := s.l.table.GetBucket(ctx, s.entityID, s.resource)
+	if err != nil {
+		return &UnavailableError{Op: "get lease", Err: err}
+	}
+	var ve *ValidationError
+	if err := s.leaseConflict(&storage.LeaseEntryError{Key: s.key, Current: b}); err != nil && !errors.As(err, &ve) {
+		return err // committed, rolled back, gone or expired
+	}
+	return s.closedErr()
+}
+
 // refresh takes the amounts and keys of the stored lease it.
 func (s *Lease) refresh(it *storage.LeaseItem) {
+	s.guessed = false
 	for i := range s.levels {
 		if i < len(it.Levels) {
 			s.levels[i].amounts = it.Levels[i].Amounts
@@ -649,7 +683,7 @@ func (l *Limiter) inlineLease(id string) (*Lease, error) {
 	if p.ExpiresAt <= l.nowMs() {
 		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
 	}
-	return &Lease{l: l, id: id, entityID: p.EntityID, resource: p.Resource, stored: true, inline: true, key: p.Key,
+	return &Lease{l: l, id: id, entityID: p.EntityID, resource: p.Resource, stored: true, inline: true, key: p.Key, guessed: true,
 		expiresAt: time.UnixMilli(p.ExpiresAt).UTC(),
 		levels:    []level{{entityID: p.EntityID, limits: limits, amounts: p.Amounts}}}, nil
 }
