@@ -3,6 +3,7 @@ package limiter_test
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -329,5 +330,55 @@ func TestInItemLeaseRefundBeyondTheIDsAmounts(t *testing.T) {
 	}
 	if c, _ := bucketOf(t, e, "key-1", "gpt-4"); c["tpm"] != 300 {
 		t.Fatalf("consumed %v, want tpm 300", c)
+	}
+}
+
+// Eight processes race to settle or roll back one in-item lease: exactly one outcome is
+// written; the others are told it (nil for the same settle, 409 for the other kind), and the
+// bucket's counters are exact.
+func TestInItemLeaseRacingSettles(t *testing.T) {
+	for round := range 3 {
+		e := newEnv(t)
+		lease := mustAcquire(t, e.lim, inItemRequest())
+		errs := make([]error, 8)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l, err := e.newLimiter().Lease(ctx(), lease.ID())
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				if (i+round)%2 == 0 {
+					errs[i] = l.Settle(ctx(), map[string]int64{"tpm": 800})
+				} else {
+					errs[i] = l.Rollback(ctx())
+				}
+			}()
+		}
+		wg.Wait()
+		committed := false // told by a settle that succeeded, or a rollback refused
+		for i, err := range errs {
+			settle := (i+round)%2 == 0
+			switch {
+			case err == nil && settle:
+				committed = true
+			case err == nil: // a rollback that won (or found it rolled back)
+			case errors.Is(err, limiter.ErrLeaseRolledBack) && settle:
+			case errors.Is(err, limiter.ErrLeaseCommitted) && !settle:
+				committed = true
+			default:
+				t.Fatalf("round %d, process %d: %v", round, i, err)
+			}
+		}
+		c, acq := bucketOf(t, e, "key-1", "gpt-4")
+		switch {
+		case committed && (c["tpm"] != 800 || acq != 1):
+			t.Fatalf("round %d: committed, bucket %v %d, want tpm 800, 1 acquire (%v)", round, c, acq, errs)
+		case !committed && (c["tpm"] != 0 || acq != 0):
+			t.Fatalf("round %d: rolled back, bucket %v %d, want 0 0 (%v)", round, c, acq, errs)
+		}
 	}
 }
