@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
+	"github.com/zeroae/zae-limiter-go/internal/gateway"
 )
 
 // recorder is a function that records the event it got and answers 200.

@@ -19,10 +19,10 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"gopkg.in/yaml.v3"
 
-	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
 	"github.com/zeroae/zae-limiter-go/functions/acquire/acquireapi"
 	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/internal/gateway"
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 )
 
@@ -72,7 +72,7 @@ type operation struct {
 
 func loadSpec(t *testing.T) ([]operation, *jsonschema.Compiler) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "openapi.yaml"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "openapi.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
