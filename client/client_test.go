@@ -20,9 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/zeroae/zae-limiter-go/client"
-	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
 	"github.com/zeroae/zae-limiter-go/functions/acquire/acquireapi"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/internal/gateway"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
 

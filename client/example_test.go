@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/zeroae/zae-limiter-go/client"
-	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/internal/gateway"
 	"github.com/zeroae/zae-limiter-go/internal/randid"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )

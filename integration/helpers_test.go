@@ -1,5 +1,5 @@
 // Package integration tests the built artefacts: the functions' bootstrap binaries under the
-// Lambda Runtime Interface Emulator, the localstack command, and benchmarks of the HTTP stack
+// Lambda Runtime Interface Emulator, the devstack command, and benchmarks of the HTTP stack
 // against the library and a raw UpdateItem (docs/benchmarks-http.md).
 package integration
 

@@ -4,6 +4,7 @@
 #                                 (Ctrl-C stops the server, then DynamoDB Local)
 #   make run PORT=9090            another port; DDB_PORT=... for DynamoDB Local's;
 #                                 (the aggregator runs too: RUN_FLAGS=-aggregate=false leaves it out)
+#   make devstack                 only build bin/devstack (cmd/devstack), what run and invoke run
 #   make invoke FN=acquire EVENT=events/acquire/acquire.json
 #                                 one function on one event (API Gateway or direct payload),
 #                                 against the running `make run`'s DynamoDB or a temporary one
@@ -22,25 +23,25 @@ FN         ?= acquire
 EVENT      ?=
 FUZZTIME   ?= 30s
 RUN_FLAGS  ?=
-LOCALSTACK := bin/localstack
+DEVSTACK := bin/devstack
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 RIE        := .local/bin/aws-lambda-rie
 BENCH_DDB_PORT ?= 18001
 HTTP_BENCHTIME ?= 1000x
 
-.PHONY: run invoke rie bench-http fuzz-http localstack
+.PHONY: run invoke rie bench-http fuzz-http devstack
 
-localstack:
-	@$(GO) build -o $(LOCALSTACK) ./cmd/localstack
+devstack:
+	@$(GO) build -o $(DEVSTACK) ./cmd/devstack
 
-run: localstack
+run: devstack
 	@[ -n "$$AWS_ENDPOINT_URL_DYNAMODB" ] || scripts/ddb-local.sh install
-	@PORT=$(PORT) DDB_PORT=$(DDB_PORT) TABLE_NAME=$(TABLE_NAME) LOG_LEVEL=$(LOG_LEVEL) exec $(LOCALSTACK) $(RUN_FLAGS)
+	@PORT=$(PORT) DDB_PORT=$(DDB_PORT) TABLE_NAME=$(TABLE_NAME) LOG_LEVEL=$(LOG_LEVEL) exec $(DEVSTACK) $(RUN_FLAGS)
 
-invoke: localstack
+invoke: devstack
 	@[ -n "$(EVENT)" ] || { echo "usage: make invoke FN=acquire|admin EVENT=events/<fn>/<event>.json" >&2; exit 2; }
 	@[ -n "$$AWS_ENDPOINT_URL_DYNAMODB" ] || scripts/ddb-local.sh install
-	@DDB_PORT=$(DDB_PORT) TABLE_NAME=$(TABLE_NAME) LOG_LEVEL=$(LOG_LEVEL) $(LOCALSTACK) invoke -fn $(FN) $(EVENT)
+	@DDB_PORT=$(DDB_PORT) TABLE_NAME=$(TABLE_NAME) LOG_LEVEL=$(LOG_LEVEL) $(DEVSTACK) invoke -fn $(FN) $(EVENT)
 
 rie: $(RIE)
 

@@ -83,8 +83,8 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	bin := filepath.Join(t.TempDir(), "localstack")
-	build := exec.Command("go", "build", "-o", bin, "../localstack")
+	bin := filepath.Join(t.TempDir(), "devstack")
+	build := exec.Command("go", "build", "-o", bin, "../devstack")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the stack: %v\n%s", err, out)
 	}

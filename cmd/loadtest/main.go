@@ -6,7 +6,7 @@
 //	loadtest [-clients 64] [-duration 10s] [-scenarios hot,refill,…] [-faults lost=0.05,…]
 //
 // It starts DynamoDB Local, a fault proxy in front of it (package internal/faultproxy) and the
-// stack (bin/localstack, as `make run` serves it) pointed at the proxy, then runs each scenario
+// stack (bin/devstack, as `make run` serves it) pointed at the proxy, then runs each scenario
 // with fresh entities:
 //
 //   - hot: every client takes 1 token from one bucket (capacity 500, refill 1/day);
@@ -98,7 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	faults := fs.String("faults", "", "fault rates per DynamoDB request, e.g. lost=0.05,error=0.02,throttle=0.05,conflict=0.05,delay=0.01")
 	fs.DurationVar(&c.delay, "delay", 200*time.Millisecond, "how long a delay fault holds a request")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the fault sequence")
-	fs.StringVar(&c.stackBin, "stack", "bin/localstack", "the local stack binary (make localstack builds it)")
+	fs.StringVar(&c.stackBin, "stack", "bin/devstack", "the local stack binary (make devstack builds it)")
 	fs.StringVar(&c.ddb, "ddb", "", "DynamoDB endpoint to use (default: start DynamoDB Local)")
 	fs.StringVar(&c.out, "out", "", "also append the table (Markdown) to this file")
 	fs.StringVar(&c.logDir, "log-dir", ".local", "folder for the stack's log")

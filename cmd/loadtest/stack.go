@@ -30,7 +30,7 @@ type env struct {
 	stack  *stackProcess
 }
 
-// stackProcess is the local stack (cmd/localstack's binary) running as a child process, so it can
+// stackProcess is the local stack (cmd/devstack's binary) running as a child process, so it can
 // be killed like a Lambda sandbox and started again.
 type stackProcess struct {
 	bin, table, ddbURL string

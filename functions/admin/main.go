@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
+	"github.com/zeroae/zae-limiter-go/internal/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
-	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
 

@@ -5,7 +5,7 @@
 // INFO, WARN, ERROR; default INFO), and the AWS variables of package lambdaenv. Each batch
 // writes one EMF metrics line (package metrics: records, usage applied, malformed records,
 // snapshot writes, latency). Locally,
-// `make run` runs the same handler on DynamoDB Local's stream (cmd/localstack).
+// `make run` runs the same handler on DynamoDB Local's stream (cmd/devstack).
 package main
 
 import (
@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
+	"github.com/zeroae/zae-limiter-go/internal/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/metrics"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 	"github.com/zeroae/zae-limiter-go/shared/usage"

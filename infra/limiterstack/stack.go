@@ -359,7 +359,9 @@ type Route struct {
 
 // Routes returns the API's routes: method, path and the function serving them. The acquire
 // function gets the hot-path calls; the admin function everything under entities, resources and
-// system (the collection itself and every sub-path).
+// system (the collection itself and every sub-path). They are the routes of the one route table,
+// internal/gateway/routes.txt of the root module, which `make run`'s gateway is built from:
+// TestRoutesMatchGateway fails, with the difference, when the two drift.
 func Routes() []Route {
 	routes := []Route{
 		{FunctionAcquire, awsapigatewayv2.HttpMethod_POST, "/v1/acquire"},

@@ -2,8 +2,10 @@ package limiterstack
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -120,21 +122,61 @@ func TestFunctions(t *testing.T) {
 	}
 }
 
-// expectedRoutes maps each route key to the function that must serve it.
-var expectedRoutes = map[string]string{
-	"POST /v1/acquire":                    FunctionAcquire,
-	"POST /v1/leases/{lease_id}/{action}": FunctionAcquire,
-	"POST /v1/available":                  FunctionAcquire,
-	"POST /v1/time-until-available":       FunctionAcquire,
-	"ANY /v1/entities":                    FunctionAdmin,
-	"ANY /v1/entities/{proxy+}":           FunctionAdmin,
-	"ANY /v1/resources":                   FunctionAdmin,
-	"ANY /v1/resources/{proxy+}":          FunctionAdmin,
-	"ANY /v1/system":                      FunctionAdmin,
-	"ANY /v1/system/{proxy+}":             FunctionAdmin,
+// gatewayRoutes is the one route table, which the local gateway is built from (package
+// internal/gateway of the root module, embedded there; this module cannot import it).
+var gatewayRoutes = filepath.Join("..", "..", "internal", "gateway", "routes.txt")
+
+// expectedRoutes maps each route key ("METHOD /path") of the route table to the function that
+// must serve it. A malformed line fails the test.
+func expectedRoutes(t *testing.T) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(gatewayRoutes)
+	if err != nil {
+		t.Fatalf("the route table: %v", err)
+	}
+	routes := map[string]string{}
+	for i, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			t.Fatalf("%s:%d: want METHOD /PATH FUNCTION, got %q", gatewayRoutes, i+1, line)
+		}
+		routes[f[0]+" "+f[1]] = f[2]
+	}
+	return routes
+}
+
+// Routes (what the stack deploys) and the local gateway's route table are the same routes to
+// the same functions.
+func TestRoutesMatchGateway(t *testing.T) {
+	want := expectedRoutes(t)
+	got := map[string]string{}
+	for _, r := range Routes() {
+		got[string(r.Method)+" "+r.Path] = r.Function
+	}
+	var diff []string
+	for key, fn := range got {
+		if want[key] != fn {
+			diff = append(diff, fmt.Sprintf("+ %s %s (in Routes, not in %s)", key, fn, gatewayRoutes))
+		}
+	}
+	for key, fn := range want {
+		if got[key] != fn {
+			diff = append(diff, fmt.Sprintf("- %s %s (in %s, not in Routes)", key, fn, gatewayRoutes))
+		}
+	}
+	if len(diff) > 0 {
+		sort.Strings(diff)
+		t.Errorf("the stack's routes and the local gateway's drifted:\n%s", strings.Join(diff, "\n"))
+	}
+	equal(t, "route count", len(Routes()), len(want))
 }
 
 func TestAPI(t *testing.T) {
+	expectedRoutes := expectedRoutes(t)
 	f := defaultStack(t)
 	apiID := f.id(f.stack.API)
 	equal(t, "Api", f.props(t, apiID)["ProtocolType"], "HTTP")

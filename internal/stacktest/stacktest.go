@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
-	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/internal/gateway"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
 

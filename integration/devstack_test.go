@@ -23,33 +23,33 @@ import (
 )
 
 var (
-	localstackOnce sync.Once
-	localstackBin  string
-	localstackErr  error
+	devstackOnce sync.Once
+	devstackBin  string
+	devstackErr  error
 )
 
-func localstack(t *testing.T) string {
+func devstack(t *testing.T) string {
 	t.Helper()
-	localstackOnce.Do(func() {
-		dir, err := tempDir("zl-localstack-")
+	devstackOnce.Do(func() {
+		dir, err := tempDir("zl-devstack-")
 		if err != nil {
-			localstackErr = err
+			devstackErr = err
 			return
 		}
-		localstackBin = filepath.Join(dir, "localstack")
-		cmd := exec.Command("go", "build", "-o", localstackBin, "./cmd/localstack")
+		devstackBin = filepath.Join(dir, "devstack")
+		cmd := exec.Command("go", "build", "-o", devstackBin, "./cmd/devstack")
 		cmd.Dir = repoRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			localstackErr = fmt.Errorf("build cmd/localstack: %w\n%s", err, out)
+			devstackErr = fmt.Errorf("build cmd/devstack: %w\n%s", err, out)
 		}
 	})
-	if localstackErr != nil {
-		t.Fatal(localstackErr)
+	if devstackErr != nil {
+		t.Fatal(devstackErr)
 	}
-	return localstackBin
+	return devstackBin
 }
 
-// running is the localstack command running.
+// running is the devstack command running.
 type running struct {
 	cmd   *exec.Cmd
 	lines chan map[string]any
@@ -58,9 +58,9 @@ type running struct {
 	done  chan error
 }
 
-func startLocalstack(t *testing.T, env []string, args ...string) *running {
+func startDevstack(t *testing.T, env []string, args ...string) *running {
 	t.Helper()
-	cmd := exec.Command(localstack(t), args...)
+	cmd := exec.Command(devstack(t), args...)
 	cmd.Dir = repoRoot(t)
 	cmd.Env = env
 	stdout, err := cmd.StdoutPipe()
@@ -115,7 +115,7 @@ func (r *running) waitFor(t *testing.T, msg string, within time.Duration) map[st
 				return line
 			}
 		case err := <-r.done:
-			t.Fatalf("localstack exited before %q: %v", msg, err)
+			t.Fatalf("devstack exited before %q: %v", msg, err)
 		case <-timeout:
 			t.Fatalf("no %q log line within %s", msg, within)
 		}
@@ -131,10 +131,10 @@ func (r *running) stop(t *testing.T, sig os.Signal) {
 	select {
 	case err := <-r.done:
 		if err != nil {
-			t.Fatalf("localstack exited with %v", err)
+			t.Fatalf("devstack exited with %v", err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("localstack did not stop within 20 s")
+		t.Fatal("devstack did not stop within 20 s")
 	}
 }
 
@@ -168,12 +168,12 @@ func useAPI(t *testing.T, url string) {
 	}
 }
 
-// With AWS_ENDPOINT_URL_DYNAMODB set, localstack uses that DynamoDB, creates the table, serves
+// With AWS_ENDPOINT_URL_DYNAMODB set, devstack uses that DynamoDB, creates the table, serves
 // the API, and stops cleanly on SIGINT.
-func TestLocalstackWithEndpoint(t *testing.T) {
+func TestDevstackWithEndpoint(t *testing.T) {
 	table := ddbtest.TableName(t)
 	port := freePort(t)
-	r := startLocalstack(t, baseEnv("AWS_ENDPOINT_URL_DYNAMODB="+ddbtest.Endpoint(t), "AWS_ACCESS_KEY_ID=local",
+	r := startDevstack(t, baseEnv("AWS_ENDPOINT_URL_DYNAMODB="+ddbtest.Endpoint(t), "AWS_ACCESS_KEY_ID=local",
 		"AWS_SECRET_ACCESS_KEY=local", "AWS_REGION=us-east-1", "TABLE_NAME="+table, fmt.Sprintf("PORT=%d", port)))
 	line := r.waitFor(t, "serving", 30*time.Second)
 	if line["url"] != fmt.Sprintf("http://127.0.0.1:%d", port) || line["table"] != table {
@@ -190,7 +190,7 @@ func TestLocalstackWithEndpoint(t *testing.T) {
 	}
 
 	// invoke runs one function on one event file against the same DynamoDB.
-	cmd := exec.Command(localstack(t), "invoke", "-fn", "admin", "-table", table, "events/admin/put-entity.json")
+	cmd := exec.Command(devstack(t), "invoke", "-fn", "admin", "-table", table, "events/admin/put-entity.json")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = baseEnv("AWS_ENDPOINT_URL_DYNAMODB="+ddbtest.Endpoint(t), "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_REGION=us-east-1")
 	out, err := cmd.Output()
@@ -199,11 +199,11 @@ func TestLocalstackWithEndpoint(t *testing.T) {
 	}
 }
 
-// Without an endpoint, localstack starts DynamoDB Local itself and, on SIGTERM, stops the
+// Without an endpoint, devstack starts DynamoDB Local itself and, on SIGTERM, stops the
 // server first and DynamoDB Local after.
-func TestLocalstackOwnDynamoDB(t *testing.T) {
+func TestDevstackOwnDynamoDB(t *testing.T) {
 	port, ddbPort := freePort(t), freePort(t)
-	r := startLocalstack(t, baseEnv(fmt.Sprintf("PORT=%d", port)), "-ddb-port", fmt.Sprint(ddbPort), "-table", "zl-own")
+	r := startDevstack(t, baseEnv(fmt.Sprintf("PORT=%d", port)), "-ddb-port", fmt.Sprint(ddbPort), "-table", "zl-own")
 	line := r.waitFor(t, "serving", 90*time.Second)
 	if line["dynamodb"] != fmt.Sprintf("http://127.0.0.1:%d", ddbPort) {
 		t.Fatalf("serving line %v", line)
@@ -223,7 +223,7 @@ func TestLocalstackOwnDynamoDB(t *testing.T) {
 		}
 		c.Close()
 		if time.Now().After(deadline) {
-			t.Fatal("DynamoDB Local still listens after localstack stopped")
+			t.Fatal("DynamoDB Local still listens after devstack stopped")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -1,9 +1,9 @@
-// Command localstack runs the whole limiter on this machine: DynamoDB Local, the table, and
+// Command devstack runs the whole limiter on this machine: DynamoDB Local, the table, and
 // both functions behind a local API Gateway (package gateway) at http://127.0.0.1:8080, through
 // the same handlers and the same payload-2.0 events as in AWS. `make run` starts it.
 //
-//	localstack [flags]                       serve until SIGINT or SIGTERM
-//	localstack invoke -fn NAME EVENT.json    run one function on one event file, print its answer
+//	devstack [flags]                       serve until SIGINT or SIGTERM
+//	devstack invoke -fn NAME EVENT.json    run one function on one event file, print its answer
 //
 // DynamoDB: when AWS_ENDPOINT_URL_DYNAMODB is set, that endpoint is used; otherwise a DynamoDB
 // Local already answering on -ddb-port is used; otherwise one is started there with
@@ -34,10 +34,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
 	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
+	"github.com/zeroae/zae-limiter-go/internal/gateway"
+	"github.com/zeroae/zae-limiter-go/internal/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/internal/streampoller"
-	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 )
 
@@ -58,7 +58,7 @@ func main() {
 		os.Exit(invokeMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	var o options
-	fs := flag.NewFlagSet("localstack", flag.ExitOnError)
+	fs := flag.NewFlagSet("devstack", flag.ExitOnError)
 	o.register(fs)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1", "address to listen on (the API has no authorization locally: keep it on loopback)")
 	fs.IntVar(&o.port, "port", envInt("PORT", 8080), "port to listen on (env PORT)")
@@ -67,7 +67,7 @@ func main() {
 	_ = fs.Parse(os.Args[1:])
 	log := lambdaenv.NewLogger(os.Stdout, o.logLevel)
 	if err := serve(o, log); err != nil {
-		log.Error("localstack failed", "error", err.Error())
+		log.Error("devstack failed", "error", err.Error())
 		os.Exit(1)
 	}
 }
@@ -239,13 +239,13 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// invokeMain runs `localstack invoke -fn NAME EVENT.json`: one function on one event (an API
+// invokeMain runs `devstack invoke -fn NAME EVENT.json`: one function on one event (an API
 // Gateway event or a direct invocation payload), against the same DynamoDB choice as the
 // server. It prints the function's answer and returns the exit code.
 func invokeMain(args []string, stdout, stderr io.Writer) int {
 	var o options
 	var fn string
-	fs := flag.NewFlagSet("localstack invoke", flag.ContinueOnError)
+	fs := flag.NewFlagSet("devstack invoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o.register(fs)
 	fs.StringVar(&fn, "fn", "acquire", "function: acquire or admin")
@@ -253,7 +253,7 @@ func invokeMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: localstack invoke [-fn acquire|admin] EVENT.json")
+		fmt.Fprintln(stderr, "usage: devstack invoke [-fn acquire|admin] EVENT.json")
 		return 2
 	}
 	log := lambdaenv.NewLogger(stderr, o.logLevel)

@@ -2,16 +2,18 @@
 // turns each HTTP request into the payload-2.0 event API Gateway would send, invokes the
 // function that owns the route through the same lambda.Handler that lambda.Start runs (JSON in,
 // JSON out), and turns the function's response back into HTTP. The routes are the deployed
-// API's (see infra's Routes): a path no route has is answered 404 {"message":"Not Found"}, as
-// API Gateway does. There is no IAM authorization locally: bind to loopback.
+// API's, from routes.txt (see Routes; infra's Routes is tested against it): a path no route has
+// is answered 404 {"message":"Not Found"}, as API Gateway does. There is no IAM authorization locally: bind to loopback.
 package gateway
 
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -41,20 +43,53 @@ type Route struct {
 	Function string
 }
 
-// Routes returns the deployed API's routes for the acquire and admin functions.
-func Routes(acquire, admin string) []Route {
-	routes := []Route{
-		{http.MethodPost, "/v1/acquire", acquire},
-		{http.MethodPost, "/v1/leases/{lease_id}/{action}", acquire},
-		{http.MethodPost, "/v1/available", acquire},
-		{http.MethodPost, "/v1/time-until-available", acquire},
-	}
-	for _, coll := range []string{"entities", "resources", "system"} {
-		routes = append(routes,
-			Route{"ANY", "/v1/" + coll, admin},
-			Route{"ANY", "/v1/" + coll + "/{proxy+}", admin})
+//go:embed routes.txt
+var routesTxt string
+
+// Routes returns the deployed API's routes, in order, from routes.txt (embedded): the one route
+// table, which the CDK stack's routes are tested against. It panics only if that file, part of
+// the binary, is malformed, which TestRoutes rules out.
+func Routes() []Route {
+	routes, err := ParseRoutes(routesTxt)
+	if err != nil {
+		panic(err)
 	}
 	return routes
+}
+
+// ParseRoutes parses a route table: one route a line as METHOD PATH FUNCTION separated by
+// blanks, blank lines and lines starting with # ignored. METHOD is upper case (or ANY), PATH
+// starts with /, and {proxy+} may only be its last segment. The error names the first bad line.
+func ParseRoutes(table string) ([]Route, error) {
+	var routes []Route
+	for i, line := range strings.Split(table, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != strings.ToUpper(f[0]) || !strings.HasPrefix(f[1], "/") ||
+			strings.Contains(strings.TrimSuffix(f[1], "/{proxy+}"), "{proxy+}") {
+			return nil, fmt.Errorf("gateway: route table line %d: want METHOD /PATH FUNCTION, got %q", i+1, line)
+		}
+		routes = append(routes, Route{Method: f[0], Pattern: f[1], Function: f[2]})
+	}
+	return routes, nil
+}
+
+// Matches reports whether r serves a request of method on path (a path as sent, without the
+// query string).
+func (r Route) Matches(method, path string) bool {
+	_, ok := r.bind(method, path)
+	return ok
+}
+
+// bind returns the path parameters when r serves method on path.
+func (r Route) bind(method, path string) (map[string]string, bool) {
+	if r.Method != "ANY" && r.Method != method {
+		return nil, false
+	}
+	return bind(strings.Split(strings.TrimPrefix(r.Pattern, "/"), "/"), strings.Split(strings.TrimPrefix(path, "/"), "/"))
 }
 
 // Timeout is API Gateway's longest integration timeout.
@@ -142,14 +177,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, reqID string) (i
 
 // match returns the route for method and path and its path parameters.
 func (g *Gateway) match(method, path string) (*Route, map[string]string) {
-	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	for i := range g.routes {
-		rt := &g.routes[i]
-		if rt.Method != "ANY" && rt.Method != method {
-			continue
-		}
-		if params, ok := bind(strings.Split(strings.TrimPrefix(rt.Pattern, "/"), "/"), segs); ok {
-			return rt, params
+		if params, ok := g.routes[i].bind(method, path); ok {
+			return &g.routes[i], params
 		}
 	}
 	return nil, nil

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zeroae/zae-limiter-go/shared/lambdaenv"
+	"github.com/zeroae/zae-limiter-go/internal/lambdaenv"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

@@ -19,7 +19,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/zeroae/zae-limiter-go/cmd/localstack/gateway"
+	"github.com/zeroae/zae-limiter-go/functions/acquire/acquireapi"
+	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
+	"github.com/zeroae/zae-limiter-go/internal/gateway"
 )
 
 // recorder is a function that records the event it got and answers 200.
@@ -37,7 +39,7 @@ func (r *recorder) handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 
 func serve(t *testing.T, fns ...gateway.Function) string {
 	t.Helper()
-	srv, err := gateway.Listen("127.0.0.1:0", gateway.New(slog.New(slog.DiscardHandler), gateway.Routes("acquire", "admin"), fns...))
+	srv, err := gateway.Listen("127.0.0.1:0", gateway.New(slog.New(slog.DiscardHandler), gateway.Routes(), fns...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +133,7 @@ func TestSlowBodyTimesOut(t *testing.T) {
 		called.Store(true)
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
 	}
-	srv, err := gateway.Listen("127.0.0.1:0", gateway.New(slog.New(slog.DiscardHandler), gateway.Routes("acquire", "admin"),
+	srv, err := gateway.Listen("127.0.0.1:0", gateway.New(slog.New(slog.DiscardHandler), gateway.Routes(),
 		gateway.Function{Name: "acquire", Handler: lambda.NewHandler(fn)}), gateway.WithReadTimeout(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -154,5 +156,31 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestTimeout || called.Load() {
 		t.Fatalf("stalled body: status %d, function called %v", resp.StatusCode, called.Load())
+	}
+}
+
+// The embedded route table parses, names only the stack's functions, and ParseRoutes names a
+// bad line.
+func TestRoutes(t *testing.T) {
+	routes := gateway.Routes()
+	if len(routes) != 10 {
+		t.Fatalf("routes.txt: %d routes, want 10: %v", len(routes), routes)
+	}
+	if got, want := routes[1], (gateway.Route{Method: "POST", Pattern: "/v1/leases/{lease_id}/{action}", Function: "acquire"}); got != want {
+		t.Errorf("routes[1] = %+v, want %+v", got, want)
+	}
+	for _, r := range routes {
+		if r.Function != acquireapi.Name && r.Function != adminapi.Name {
+			t.Errorf("route %s %s: function %q is neither %q nor %q", r.Method, r.Pattern, r.Function, acquireapi.Name, adminapi.Name)
+		}
+	}
+	for _, bad := range []string{"POST /v1/acquire", "post /v1/acquire acquire", "POST v1/acquire acquire", "ANY /v1/{proxy+}/x admin", "POST /v1/a acquire extra"} {
+		_, err := gateway.ParseRoutes("# header\n\nGET /v1/ok admin\n" + bad + "\n")
+		if err == nil || !strings.Contains(err.Error(), "line 4") {
+			t.Errorf("ParseRoutes(%q): error %v, want one naming line 4", bad, err)
+		}
+	}
+	if !routes[5].Matches("DELETE", "/v1/entities/a/limits/b") || routes[5].Matches("GET", "/v1/entities") || routes[0].Matches("GET", "/v1/acquire") {
+		t.Errorf("Matches: wrong answer for %+v or %+v", routes[5], routes[0])
 	}
 }

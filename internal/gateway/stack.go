@@ -48,7 +48,7 @@ func NewStack(cfg Config) *Gateway {
 	if access == nil {
 		access = slog.New(slog.DiscardHandler)
 	}
-	return New(access, Routes(acquireapi.Name, adminapi.Name), Functions(cfg)...)
+	return New(access, Routes(), Functions(cfg)...)
 }
 
 // Server is an HTTP server on a listening socket.
