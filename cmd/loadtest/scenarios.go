@@ -201,9 +201,15 @@ func scenarioCascade(ctx context.Context, e *env, o options) (*result, error) {
 // repeats must be safe to repeat (an acquire with a request id, commit, rollback, an adjust with
 // an idempotency key). Each contended answer is counted in r.
 func retried(ctx context.Context, r *scenarioRun, f func() answer) answer {
+	return retry(ctx, r, true, f)
+}
+
+// retry is retried; with ambiguousToo false it sends the call again only after a 429
+// contended, for calls that are not safe to repeat (an acquire without a request id).
+func retry(ctx context.Context, r *scenarioRun, ambiguousToo bool, f func() answer) answer {
 	var ans answer
 	for attempt := range 8 {
-		if ans = f(); !ans.ambiguous() && !ans.contended() {
+		if ans = f(); !(ambiguousToo && ans.ambiguous()) && !ans.contended() {
 			return ans
 		}
 		if ans.contended() {
@@ -218,22 +224,34 @@ func retried(ctx context.Context, r *scenarioRun, f func() answer) answer {
 	return ans
 }
 
-// leaseBody is an acquire of 100 tpm that keeps a lease, idempotent through its request id.
+// leaseBody is an acquire of 100 tpm that keeps a lease, idempotent through its request id when
+// requestID is not empty (without one, the lease lives in the bucket item while it has room).
 func leaseBody(entity, requestID string, l limitSpec, failureMode string) map[string]any {
-	return map[string]any{"entity_id": entity, "resource": "model", "limits": []limitSpec{l},
-		"consume": map[string]int64{l.Name: 100}, "request_id": requestID, "lease_ttl_seconds": 600,
-		"failure_mode": failureMode}
+	body := map[string]any{"entity_id": entity, "resource": "model", "limits": []limitSpec{l},
+		"consume": map[string]int64{l.Name: 100}, "lease_ttl_seconds": 600, "failure_mode": failureMode}
+	if requestID != "" {
+		body["request_id"] = requestID
+	}
+	return body
 }
 
-// scenarioLeases acquires leases, then rolls back 30% and adjusts-then-commits the rest, every
-// call retried while ambiguous: the table must hold exactly what the settled leases kept.
+// scenarioLeases acquires leases (half with a request id), then rolls back 30%, adjusts then
+// commits 35% and settles 35% in one call, every call that is safe to repeat retried while
+// ambiguous: the table must hold exactly what the settled leases kept.
 func scenarioLeases(ctx context.Context, e *env, o options) (*result, error) {
 	id := "leases-" + o.runID
 	l := limitSpec{Name: "tpm", Capacity: 1_000_000_000, Amount: 1_000_000_000, PeriodS: 60}
 	var seq atomic.Int64
 	r := drive(ctx, e, o, "leases", func(ctx context.Context, a *api, rng *rand.Rand, r *scenarioRun) {
-		reqID := fmt.Sprintf("%s-%d", id, seq.Add(1))
-		acq := retried(ctx, r, func() answer { return a.call(ctx, "POST", "/v1/acquire", leaseBody(id, reqID, l, o.failureMode)) })
+		// Half the leases carry a request id (a lease item; an ambiguous acquire is sent again),
+		// half none (in the bucket item while it has room; an ambiguous acquire is not repeated).
+		reqID := ""
+		if n := seq.Add(1); n%2 == 0 {
+			reqID = fmt.Sprintf("%s-%d", id, n)
+		}
+		acq := retry(ctx, r, reqID != "", func() answer {
+			return a.call(ctx, "POST", "/v1/acquire", leaseBody(id, reqID, l, o.failureMode))
+		})
 		settleLease(ctx, a, rng, r, acq)
 	})
 	res := r.res
