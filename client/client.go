@@ -26,7 +26,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"time"
@@ -34,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/zeroae/zae-limiter-go/internal/jitter"
 	"github.com/zeroae/zae-limiter-go/internal/randid"
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
@@ -81,7 +81,8 @@ func WithAWSConfig(cfg aws.Config) Option {
 // WithMaxAttempts sets how many times a retryable call is sent (default 3; 1 never retries).
 func WithMaxAttempts(n int) Option { return func(s *settings) { s.maxAttempts = max(n, 1) } }
 
-// WithBackoff sets the wait before the first retry (default 50 ms); it doubles after each.
+// WithBackoff sets the cap of the random wait before the first retry (default 50 ms); the cap
+// doubles after each retry, up to 2 s ("full jitter": a uniform wait between 0 and the cap).
 func WithBackoff(d time.Duration) Option { return func(s *settings) { s.backoff = d } }
 
 func newSettings(opts []Option) settings {
@@ -276,12 +277,9 @@ func (c *Client) do(ctx context.Context, idempotent bool, cl call, out any) erro
 	var err error
 	for i := range attempts {
 		if i > 0 {
-			wait := c.backoff << (i - 1)
-			wait += rand.N(wait/2 + 1)
-			select {
-			case <-ctx.Done():
-				return errors.Join(err, ctx.Err())
-			case <-time.After(wait):
+			// Full jitter from the client's backoff, doubling to at most 2 s.
+			if werr := (jitter.Backoff{Base: c.backoff, Max: max(c.backoff, 2*time.Second)}).Wait(ctx, i-1); werr != nil {
+				return errors.Join(err, werr)
 			}
 		}
 		if err = c.once(ctx, cl, out); err == nil || !retryable(err) || ctx.Err() != nil {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	mathrand "math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/zeroae/zae-limiter-go/internal/jitter"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
@@ -83,16 +83,8 @@ func staleLanes(b *storage.Bucket, lane string, now int64) map[string]string {
 	return out
 }
 
-// backoff waits a random 0 to min(2^attempt, 64) ms ("full jitter"), so that writers contending
-// for one item stop colliding in lockstep.
+// backoff waits before retry attempt (0-based) on a contended item: full jitter, 1 ms doubling
+// to at most 64 ms.
 func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(mathrand.Int64N(int64(min(time.Millisecond<<min(attempt, 10), 64*time.Millisecond)) + 1))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return jitter.Backoff{Base: time.Millisecond, Max: 64 * time.Millisecond}.Wait(ctx, attempt)
 }

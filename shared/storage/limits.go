@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/zeroae/zae-limiter-go/internal/jitter"
 )
 
 // LimitConfig is a stored limit, in whole tokens and milliseconds.
@@ -194,13 +196,8 @@ func (t *Table) BatchGetLimits(ctx context.Context, scopes []Scope) (map[Scope][
 	return out, nil
 }
 
-// backoff waits before retry attempt (0-based): 25 ms doubling, at most 1 s.
+// backoff waits before asking again (attempt, 0-based) for what DynamoDB left unprocessed: full
+// jitter, 25 ms doubling to at most 1 s.
 func backoff(ctx context.Context, attempt int) error {
-	d := min(25*time.Millisecond<<attempt, time.Second)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
+	return jitter.Backoff{Base: 25 * time.Millisecond, Max: time.Second}.Wait(ctx, attempt)
 }
