@@ -14,6 +14,7 @@ import (
 	"github.com/zeroae/zae-limiter-go/internal/lambdaenv"
 	"github.com/zeroae/zae-limiter-go/shared/httpapi"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
 func main() {
@@ -28,7 +29,7 @@ func main() {
 		os.Exit(1)
 	}
 	lim := limiter.New(env.DynamoDB, env.Table, append(retention, limiter.WithLogger(env.Log))...)
-	router := adminapi.ForLimiter(lim, env.Log).
+	router := adminapi.ForLimiter(lim, usage.NewTableReader(env.DynamoDB, env.Table), env.Log).
 		Observe(httpapi.MetricsObserver(env.Metrics, env.Function, nil, time.Now))
 	lambda.Start(router)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
+	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
 // Config is what the local stack is built from.
@@ -38,7 +39,7 @@ func Functions(cfg Config) []Function {
 	opts := append([]limiter.Option{limiter.WithLogger(log)}, cfg.LimiterOptions...)
 	return []Function{
 		{Name: acquireapi.Name, Handler: lambda.NewHandler(acquireapi.New(limiter.New(cfg.DynamoDB, cfg.Table, opts...), log))},
-		{Name: adminapi.Name, Handler: lambda.NewHandler(adminapi.ForLimiter(limiter.New(cfg.DynamoDB, cfg.Table, opts...), log))},
+		{Name: adminapi.Name, Handler: lambda.NewHandler(adminapi.ForLimiter(limiter.New(cfg.DynamoDB, cfg.Table, opts...), usage.NewTableReader(cfg.DynamoDB, cfg.Table), log))},
 	}
 }
 

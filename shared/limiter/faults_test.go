@@ -11,6 +11,7 @@ import (
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 	"github.com/zeroae/zae-limiter-go/internal/testclock"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
 // newRetryEnv is newEnv with the SDK's retries on (3 attempts, no delay): what a lost response
@@ -29,7 +30,7 @@ var daily = limiter.PerDay("d", 50) // no refill worth counting within a test
 // bucketOf returns the stored consumed counter (tokens) and acquire counter of a bucket.
 func bucketOf(t *testing.T, e *env, entity, resource string) (consumed map[string]int64, acquires int64) {
 	t.Helper()
-	b, err := e.lim.Table().GetBucket(ctx(), entity, resource)
+	b, err := storage.New(e.client, e.table).GetBucket(ctx(), entity, resource)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -208,7 +208,7 @@ func TestInItemLeaseFallbackAndCleanup(t *testing.T) {
 		mustInItem(t, l)
 		open = append(open, l)
 	}
-	b, err := e.lim.Table().GetBucket(ctx(), "key-1", "gpt-4")
+	b, err := storage.New(e.client, e.table).GetBucket(ctx(), "key-1", "gpt-4")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestInItemLeaseFallbackAndCleanup(t *testing.T) {
 	for range limiter.MaxInlineLeases {
 		mustInItem(t, mustAcquire(t, e.lim, inItemRequest()))
 	}
-	b, err = e.lim.Table().GetBucket(ctx(), "key-1", "gpt-4")
+	b, err = storage.New(e.client, e.table).GetBucket(ctx(), "key-1", "gpt-4")
 	if err != nil {
 		t.Fatal(err)
 	}

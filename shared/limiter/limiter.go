@@ -136,9 +136,6 @@ func New(client storage.Client, table string, opts ...Option) *Limiter {
 // AWS the CDK stack owns it). It is idempotent.
 func (l *Limiter) CreateTable(ctx context.Context) error { return l.table.CreateTable(ctx) }
 
-// Table returns the storage the limiter uses.
-func (l *Limiter) Table() *storage.Table { return l.table }
-
 // nowMs returns the limiter's clock in Unix ms.
 func (l *Limiter) nowMs() int64 { return l.now().UnixMilli() }
 

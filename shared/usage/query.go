@@ -78,6 +78,11 @@ type Reader struct {
 // NewReader returns a reader of the snapshots in table.
 func NewReader(table *storage.Table) *Reader { return &Reader{table: table} }
 
+// NewTableReader returns a Reader of the limiter table named table, through client.
+func NewTableReader(client storage.Client, table string) *Reader {
+	return NewReader(storage.New(client, table))
+}
+
 // QueryEntityUsage returns the snapshots of entity of one window kind whose windows overlap
 // [from, to]: window_start from the start of the window containing from up to to, inclusive.
 // With resource set it reads that resource only (a key range); with resource "" every resource

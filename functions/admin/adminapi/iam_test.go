@@ -13,6 +13,7 @@ import (
 	"github.com/zeroae/zae-limiter-go/functions/admin/adminapi"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
 // adminWrites are the writes the admin function's IAM role allows (infra: TableGrants, whose
@@ -33,7 +34,7 @@ func TestAdminWritesStayInItsPartitions(t *testing.T) {
 	table := ddbtest.NewTable(t, client).Name()
 	quiet := slog.New(slog.DiscardHandler)
 	lim := limiter.New(client, table, limiter.WithLogger(quiet))
-	e := &env{t: t, lim: lim, handler: lambda.NewHandler(adminapi.ForLimiter(lim, quiet)), meter: ddbtest.NewMeter()}
+	e := &env{t: t, lim: lim, handler: lambda.NewHandler(adminapi.ForLimiter(lim, usage.NewTableReader(client, table), quiet)), meter: ddbtest.NewMeter()}
 
 	e.expect(event(t, "put-entity.json"), 201, `"id":"org-acme"`)
 	e.expect(event(t, "put-child-entity.json"), 201, `"parent_id":"org-acme"`)

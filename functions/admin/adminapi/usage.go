@@ -14,10 +14,10 @@ import (
 	"github.com/zeroae/zae-limiter-go/shared/usage"
 )
 
-// ForLimiter returns the admin function over lim: New with the usage routes reading lim's
-// table, the audit routes and the usage dashboard.
-func ForLimiter(lim *limiter.Limiter, log *slog.Logger) *httpapi.Router {
-	extra := append(UsageRoutes(usage.NewReader(lim.Table()), time.Now), AuditRoutes(lim)...)
+// ForLimiter returns the admin function over lim: New with the usage routes reading snapshots
+// through reader (usage.NewTableReader of lim's table), the audit routes and the usage dashboard.
+func ForLimiter(lim *limiter.Limiter, reader UsageReader, log *slog.Logger) *httpapi.Router {
+	extra := append(UsageRoutes(reader, time.Now), AuditRoutes(lim)...)
 	return New(lim, log, append(extra, DashboardRoutes()...)...)
 }
 
