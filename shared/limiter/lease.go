@@ -235,7 +235,7 @@ func (s *Lease) adjustTry(ctx context.Context, key string, amounts map[string]in
 	if key != "" && key == s.pendingKey {
 		pending = s.pending
 	}
-	st, err := s.l.charge(ctx, s.resource, delta, false, &pending, extras, inline)
+	st, err := s.l.charge(ctx, chargeRequest{resource: s.resource, levels: delta, pending: &pending, extras: extras, inline: inline})
 	switch {
 	case key != "" && pending != nil:
 		s.pending, s.pendingKey, s.pendingAmounts = pending, key, amounts
@@ -436,7 +436,7 @@ func (s *Lease) commit(ctx context.Context) error {
 func (s *Lease) commitInline(ctx context.Context) error {
 	none := []level{{entityID: s.levels[0].entityID, limits: s.levels[0].limits, amounts: map[string]int64{}}}
 	op := &storage.LeaseOp{Key: s.key, To: storage.LeaseCommitted}
-	_, err := s.l.charge(ctx, s.resource, none, false, nil, nil, func(int64, *storage.Bucket) *storage.LeaseOp { return op })
+	_, err := s.l.charge(ctx, chargeRequest{resource: s.resource, levels: none, inline: func(int64, *storage.Bucket) *storage.LeaseOp { return op }})
 	if lerr := s.leaseConflict(err); lerr != nil {
 		if errors.Is(lerr, ErrLeaseCommitted) {
 			return nil // committed before, by this or another process
@@ -517,7 +517,7 @@ func (s *Lease) Settle(ctx context.Context, final map[string]int64) error {
 		// (final), like a change: a commit alone would keep another process's adjustment.
 		extras, inline := s.writes(storage.LeaseUpdate{Deltas: deltas, Expect: held, To: storage.LeaseCommitted})
 		var st []LimitStatus
-		if st, err = s.l.charge(ctx, s.resource, delta, false, nil, extras, inline); err == nil {
+		if st, err = s.l.charge(ctx, chargeRequest{resource: s.resource, levels: delta, extras: extras, inline: inline}); err == nil {
 			for i := range s.levels {
 				for name, x := range delta[i].amounts {
 					s.levels[i].amounts[name] += x
@@ -609,7 +609,7 @@ func (s *Lease) Rollback(ctx context.Context) error {
 		if s.pendingKey != "" {
 			s.pending, s.pendingKey, s.pendingAmounts = nil, "", nil // the item's amounts decide
 		}
-		if _, err = s.l.charge(ctx, s.resource, refund, false, &s.pending, extras, inline); err == nil {
+		if _, err = s.l.charge(ctx, chargeRequest{resource: s.resource, levels: refund, pending: &s.pending, extras: extras, inline: inline}); err == nil {
 			s.state = leaseRolledBack
 			return nil
 		}

@@ -318,16 +318,16 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 	if req.LeaseTTL > 0 && req.RequestID == "" && len(levels) == 1 {
 		// One bucket, no request id: the lease lives in the bucket item (one UpdateItem, and
 		// one to settle it), unless the item holds as many as it may.
-		statuses, err = l.charge(ctx, req.Resource, levels, true, nil, nil, l.inlineAcquire(req, levels[0], lease))
+		statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels[0], lease)})
 		if errors.Is(err, errInlineFull) || isFull(err) {
-			statuses, err = l.charge(ctx, req.Resource, levels, true, nil, nil, l.inlineAcquire(req, levels[0], lease))
+			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels[0], lease)})
 		}
 		if errors.Is(err, errInlineFull) || isFull(err) {
 			lease.inline, lease.id = false, storage.NewLeaseID(req.Principal, req.EntityID, req.Resource, req.RequestID)
-			statuses, err = l.charge(ctx, req.Resource, levels, true, nil, extras, nil)
+			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras})
 		}
 	} else {
-		statuses, err = l.charge(ctx, req.Resource, levels, true, nil, extras, nil)
+		statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras})
 	}
 	var xe *storage.ExtraConditionError
 	if errors.As(err, &xe) && req.RequestID != "" {
@@ -426,12 +426,11 @@ func findLimit(ls []Limit, name string) (Limit, bool) {
 }
 
 // charge writes the amounts of every level in one request, retrying when a guess about the
-// current state was wrong. checked means an acquire: every amount must be available, or the
-// call is refused with *RateLimitExceededError. Unchecked charges (adjustments, refunds) always
-// apply. extras, when set, gives
-// items written in the same transaction (a stored lease) for the write time; a failed condition
-// on one is returned as *storage.ExtraConditionError. It returns the status of every limit
-// after the write.
+// current state was wrong. req.checked means an acquire: every amount must be available, or
+// the call is refused with *RateLimitExceededError. Unchecked charges (adjustments, refunds)
+// always apply. req.extras, when set, gives items written in the same transaction (a stored
+// lease) for the write time; a failed condition on one is returned as
+// *storage.ExtraConditionError. It returns the status of every limit after the write.
 //
 // Every bucket write carries a write id under the condition of its lane (see lanes), the same
 // for every try of one call, so a resend of an applied write — by the SDK after a lost
@@ -442,173 +441,248 @@ func findLimit(ls []Limit, name string) (Limit, bool) {
 // an unchecked one returns *ContendedError. Only DynamoDB errors (unreachable, throttled past
 // the SDK's retries) make an *UnavailableError.
 //
-// pending, when not nil, carries a write whose outcome a previous call left unknown: when
+// req.pending, when not nil, carries a write whose outcome a previous call left unknown: when
 // *pending is set this call resends it under the same lane and write id (so it applies once),
 // and on return *pending holds this call's write when its outcome is unknown, nil otherwise.
 //
-// inline, when set (one level only), gives the change of an in-item lease the write makes too,
+// req.inline, when set (one level only), gives the change of an in-item lease the write makes too,
 // from the predicted bucket (nil: there is no room for one: errInlineFull). A failed condition
 // on that lease is returned as *storage.LeaseEntryError.
-func (l *Limiter) charge(ctx context.Context, resource string, levels []level, checked bool, pending **pendingWrite, extras func(now int64) ([]storage.Extra, error), inline func(now int64, pred *storage.Bucket) *storage.LeaseOp) ([]LimitStatus, error) {
-	preds := make([]*storage.Bucket, len(levels))
-	fresh := make([]bool, len(levels))
-	for i, lv := range levels {
-		preds[i], _ = l.buckets.get(bucketID{lv.entityID, resource})
-	}
-	var lane, wid string
-	uncertain := false // a try may have been applied without this call knowing
-	if pending != nil && *pending != nil {
-		lane, wid, uncertain = (*pending).lane, (*pending).wid, true
-	} else {
-		lane, wid = l.lanes.get(), l.lanes.newWriteID(l.nowMs())
-	}
-	defer func() {
-		switch {
-		case !uncertain:
-			l.lanes.put(lane)
-			if pending != nil {
-				*pending = nil
-			}
-		case pending != nil:
-			*pending = &pendingWrite{lane: lane, wid: wid} // the lane stays out of the pool
-		}
-	}()
-	var lastErr error
-	failures := 0 // tries that failed for another reason than a lost race
+func (l *Limiter) charge(ctx context.Context, req chargeRequest) ([]LimitStatus, error) {
+	c := l.newCharge(req)
+	defer c.release()
 	for attempt := 0; attempt < l.maxAttempts; attempt++ {
-		now := l.nowMs()
-		// A single UpdateItem returns what it wrote: limits not charged are written too (an ADD
-		// of 0), so that their statuses are read, not guessed. A transaction returns nothing.
-		touch := len(levels) == 1 && extras == nil
-		writes, idx, stale, denied := buildWrites(resource, levels, preds, fresh, checked, touch, now)
-		if stale >= 0 {
-			// A limit changed and only a cached state is known: a re-base needs the stored one.
-			b, err := l.table.GetBucket(ctx, levels[stale].entityID, resource)
-			if err != nil {
-				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: uncertain}
-			}
-			preds[stale], fresh[stale] = b, true
-			if uncertain && b.Lanes[lane] == wid {
-				return statuses(resource, levels, preds, now, nil), nil // the earlier try was applied
-			}
-			continue
+		answer, done, err := c.try(ctx, attempt)
+		if done {
+			return answer, err
 		}
-		if denied {
-			// A refusal under changed limits re-bases them first, so that the next call, and
-			// Available, start from the new parameters instead of re-basing again from the
-			// old state (which refills at the old rate).
-			for i, lv := range levels {
-				if fresh[i] {
-					preds[i] = l.rebase(ctx, resource, lv.entityID, lv.limits, preds[i], now)
-				}
-			}
-			return nil, exceeded(resource, levels, preds, now, false)
+	}
+	return c.exhausted()
+}
+
+// chargeRequest is what charge writes: the amounts of levels on resource, how (checked), and
+// what rides along (a pending write to resend, a stored lease's items, an in-item lease).
+type chargeRequest struct {
+	resource string
+	levels   []level
+	checked  bool
+	pending  **pendingWrite
+	extras   func(now int64) ([]storage.Extra, error)
+	inline   func(now int64, pred *storage.Bucket) *storage.LeaseOp
+}
+
+// chargeRun is one charge under way: what it believes of each level's bucket, its lane and
+// write id, and what its failed tries taught it.
+type chargeRun struct {
+	l *Limiter
+	chargeRequest
+	preds     []*storage.Bucket // the bucket of each level as last seen or predicted
+	fresh     []bool            // preds[i] was read from DynamoDB during this call
+	lane, wid string
+	uncertain bool // a try may have been applied without this call knowing
+	lastErr   error
+	failures  int // tries that failed for another reason than a lost race
+}
+
+// newCharge starts a charge from the cached buckets, resending *req.pending when set.
+func (l *Limiter) newCharge(req chargeRequest) *chargeRun {
+	c := &chargeRun{l: l, chargeRequest: req, preds: make([]*storage.Bucket, len(req.levels)), fresh: make([]bool, len(req.levels))}
+	for i, lv := range req.levels {
+		c.preds[i], _ = l.buckets.get(bucketID{lv.entityID, req.resource})
+	}
+	if req.pending != nil && *req.pending != nil {
+		c.lane, c.wid, c.uncertain = (*req.pending).lane, (*req.pending).wid, true
+	} else {
+		c.lane, c.wid = l.lanes.get(), l.lanes.newWriteID(l.nowMs())
+	}
+	return c
+}
+
+// release returns the lane when the outcome is known; otherwise the write stays pending (and
+// its lane out of the pool) for the caller to resend.
+func (c *chargeRun) release() {
+	switch {
+	case !c.uncertain:
+		c.l.lanes.put(c.lane)
+		if c.pending != nil {
+			*c.pending = nil
 		}
-		var op *storage.LeaseOp
-		if inline != nil {
-			if op = inline(now, preds[0]); op == nil {
-				return nil, errInlineFull
-			}
-			if len(writes) == 0 {
-				// Nothing charged (a commit, a refund of nothing): the write is the lease's alone.
-				writes = []storage.BucketWrite{{EntityID: levels[0].entityID, Resource: resource, Now: now, Acquires: levels[0].acquires}}
-				idx = []int{0}
-			}
-			writes[0].Lease = op
+	case c.pending != nil:
+		*c.pending = &pendingWrite{lane: c.lane, wid: c.wid}
+	}
+}
+
+// try makes one attempt; done reports that answer and err are the charge's result.
+func (c *chargeRun) try(ctx context.Context, attempt int) (answer []LimitStatus, done bool, err error) {
+	now := c.l.nowMs()
+	// A single UpdateItem returns what it wrote: limits not charged are written too (an ADD of
+	// 0), so that their statuses are read, not guessed. A transaction returns nothing.
+	touch := len(c.levels) == 1 && c.extras == nil
+	writes, idx, stale, denied := buildWrites(c.resource, c.levels, c.preds, c.fresh, c.checked, touch, now)
+	if stale >= 0 {
+		return c.readStale(ctx, stale, now)
+	}
+	if denied {
+		return nil, true, c.refuse(ctx, now)
+	}
+	writes, idx, op, err := c.withLease(writes, idx, now)
+	if err != nil {
+		return nil, true, err
+	}
+	opts := storage.WriteOptions{}
+	if c.extras != nil {
+		if opts.Extra, err = c.extras(now); err != nil {
+			return nil, true, err
 		}
-		for j := range writes {
-			writes[j].Lane, writes[j].WriteID = lane, wid
-			if p := preds[idx[j]]; p != nil && fresh[idx[j]] {
-				writes[j].Prune = staleLanes(p, lane, now)
-			}
+	}
+	if len(writes) == 0 && len(opts.Extra) == 0 {
+		// Nothing to write (a refund to buckets that are gone): what is known is a guess.
+		return markEstimated(statuses(c.resource, c.levels, c.preds, now, nil), c.levels, make([]*storage.Bucket, len(c.levels))), true, nil
+	}
+	images, err := c.l.table.WriteBuckets(ctx, writes, opts)
+	if err == nil {
+		return c.written(writes, idx, images, now), true, nil
+	}
+	if stop := c.failed(ctx, err, op, idx, attempt, now); stop != nil {
+		return nil, true, stop
+	}
+	return nil, false, nil
+}
+
+// readStale reads the bucket of a level whose limits changed while only a cached state is
+// known: a re-base needs the stored one.
+func (c *chargeRun) readStale(ctx context.Context, stale int, now int64) ([]LimitStatus, bool, error) {
+	b, err := c.l.table.GetBucket(ctx, c.levels[stale].entityID, c.resource)
+	if err != nil {
+		return nil, true, &UnavailableError{Op: "charge", Err: err, Uncertain: c.uncertain}
+	}
+	c.preds[stale], c.fresh[stale] = b, true
+	if c.uncertain && b.Lanes[c.lane] == c.wid {
+		return statuses(c.resource, c.levels, c.preds, now, nil), true, nil // the earlier try was applied
+	}
+	return nil, false, nil
+}
+
+// refuse answers a denied acquire. A refusal under changed limits re-bases them first, so that
+// the next call, and Available, start from the new parameters instead of re-basing again from
+// the old state (which refills at the old rate).
+func (c *chargeRun) refuse(ctx context.Context, now int64) error {
+	for i, lv := range c.levels {
+		if c.fresh[i] {
+			c.preds[i] = c.l.rebase(ctx, c.resource, lv.entityID, lv.limits, c.preds[i], now)
 		}
-		opts := storage.WriteOptions{}
-		if extras != nil {
-			var err error
-			if opts.Extra, err = extras(now); err != nil {
-				return nil, err
-			}
+	}
+	return exceeded(c.resource, c.levels, c.preds, now, false)
+}
+
+// withLease adds the in-item lease's change (if any) to the first write, and the lane, write id
+// and lanes to prune to every write.
+func (c *chargeRun) withLease(writes []storage.BucketWrite, idx []int, now int64) ([]storage.BucketWrite, []int, *storage.LeaseOp, error) {
+	var op *storage.LeaseOp
+	if c.inline != nil {
+		if op = c.inline(now, c.preds[0]); op == nil {
+			return nil, nil, nil, errInlineFull
 		}
-		if len(writes) == 0 && len(opts.Extra) == 0 {
-			// Nothing to write (a refund to buckets that are gone): what is known is a guess.
-			return markEstimated(statuses(resource, levels, preds, now, nil), levels, make([]*storage.Bucket, len(levels))), nil
+		if len(writes) == 0 {
+			// Nothing charged (a commit, a refund of nothing): the write is the lease's alone.
+			writes = []storage.BucketWrite{{EntityID: c.levels[0].entityID, Resource: c.resource, Now: now, Acquires: c.levels[0].acquires}}
+			idx = []int{0}
 		}
-		images, err := l.table.WriteBuckets(ctx, writes, opts)
-		if err == nil {
-			read := make([]*storage.Bucket, len(levels)) // what DynamoDB answered, by level
-			for j, w := range writes {
-				i := idx[j]
-				switch {
-				case j < len(images) && images[j] != nil && images[j].Partial:
-					read[i], preds[i] = images[j], mergeWritten(preds[i], images[j])
-				case j < len(images) && images[j] != nil:
-					read[i], preds[i] = images[j], images[j]
-				default:
-					preds[i] = applyWrite(preds[i], w)
-				}
-				preds[i] = withLease(preds[i], w.Lease)
-				l.buckets.put(bucketID{levels[i].entityID, resource}, preds[i])
-			}
-			return markEstimated(statuses(resource, levels, preds, now, nil), levels, read), nil
+		writes[0].Lease = op
+	}
+	for j := range writes {
+		writes[j].Lane, writes[j].WriteID = c.lane, c.wid
+		if p := c.preds[idx[j]]; p != nil && c.fresh[idx[j]] {
+			writes[j].Prune = staleLanes(p, c.lane, now)
 		}
-		var cf *storage.ConditionFailedError
-		var xe *storage.ExtraConditionError
+	}
+	return writes, idx, op, nil
+}
+
+// written records what an applied write left in each bucket and returns the statuses after it.
+func (c *chargeRun) written(writes []storage.BucketWrite, idx []int, images []*storage.Bucket, now int64) []LimitStatus {
+	read := make([]*storage.Bucket, len(c.levels)) // what DynamoDB answered, by level
+	for j, w := range writes {
+		i := idx[j]
 		switch {
-		case errors.As(err, &xe):
-			return nil, err
-		case errors.As(err, &cf):
-			for _, f := range cf.Failed {
-				i := idx[f.Index]
-				cur := f.Current
-				if cur == nil {
-					cur = &storage.Bucket{EntityID: levels[i].entityID, Resource: resource, Limits: map[string]storage.LimitState{}}
-				}
-				cur.LeasesAt = now
-				preds[i], fresh[i] = cur, true
-				l.buckets.put(bucketID{levels[i].entityID, resource}, cur)
-				if op != nil && !op.Holds(f.Current, now) {
-					return nil, &storage.LeaseEntryError{Key: op.Key, Current: f.Current}
-				}
-			}
-			// The lane's id in a current item is not this call's: no earlier try was applied.
-			uncertain = false
-			if attempt >= 2 {
-				// Lost the race on a hot bucket more than once: spread the writers out.
-				if err := backoff(ctx, attempt); err != nil {
-					return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: uncertain}
-				}
-			}
-		case errors.Is(err, storage.ErrConflict):
-			if err := backoff(ctx, attempt+2); err != nil {
-				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: uncertain}
-			}
+		case j < len(images) && images[j] != nil && images[j].Partial:
+			read[i], c.preds[i] = images[j], mergeWritten(c.preds[i], images[j])
+		case j < len(images) && images[j] != nil:
+			read[i], c.preds[i] = images[j], images[j]
 		default:
-			// DynamoDB failed (after the SDK's own retries), or the call's context ended: the
-			// write may have been applied. Resend it a few times with the same write id to learn
-			// which; then give up as unavailable.
-			uncertain = true
-			for i := range fresh {
-				fresh[i] = false // decide nothing from states this try may have changed
+			c.preds[i] = applyWrite(c.preds[i], w)
+		}
+		c.preds[i] = withLease(c.preds[i], w.Lease)
+		c.l.buckets.put(bucketID{c.levels[i].entityID, c.resource}, c.preds[i])
+	}
+	return markEstimated(statuses(c.resource, c.levels, c.preds, now, nil), c.levels, read)
+}
+
+// failed learns from a failed write and waits before the next try; a non-nil result ends the
+// charge with that error.
+func (c *chargeRun) failed(ctx context.Context, err error, op *storage.LeaseOp, idx []int, attempt int, now int64) error {
+	c.lastErr = err
+	var cf *storage.ConditionFailedError
+	var xe *storage.ExtraConditionError
+	switch {
+	case errors.As(err, &xe):
+		return err
+	case errors.As(err, &cf):
+		for _, f := range cf.Failed {
+			i := idx[f.Index]
+			cur := f.Current
+			if cur == nil {
+				cur = &storage.Bucket{EntityID: c.levels[i].entityID, Resource: c.resource, Limits: map[string]storage.LimitState{}}
 			}
-			failures++
-			if failures >= unavailableTries || ctx.Err() != nil {
-				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: true}
-			}
-			if err := backoff(ctx, attempt+3); err != nil {
-				return nil, &UnavailableError{Op: "charge", Err: err, Uncertain: true}
+			cur.LeasesAt = now
+			c.preds[i], c.fresh[i] = cur, true
+			c.l.buckets.put(bucketID{c.levels[i].entityID, c.resource}, cur)
+			if op != nil && !op.Holds(f.Current, now) {
+				return &storage.LeaseEntryError{Key: op.Key, Current: f.Current}
 			}
 		}
-		lastErr = err
+		// The lane's id in a current item is not this call's: no earlier try was applied.
+		c.uncertain = false
+		if attempt >= 2 {
+			// Lost the race on a hot bucket more than once: spread the writers out.
+			if err := backoff(ctx, attempt); err != nil {
+				return &UnavailableError{Op: "charge", Err: err, Uncertain: c.uncertain}
+			}
+		}
+	case errors.Is(err, storage.ErrConflict):
+		if err := backoff(ctx, attempt+2); err != nil {
+			return &UnavailableError{Op: "charge", Err: err, Uncertain: c.uncertain}
+		}
+	default:
+		// DynamoDB failed (after the SDK's own retries), or the call's context ended: the write
+		// may have been applied. Resend it a few times with the same write id to learn which;
+		// then give up as unavailable.
+		c.uncertain = true
+		for i := range c.fresh {
+			c.fresh[i] = false // decide nothing from states this try may have changed
+		}
+		c.failures++
+		if c.failures >= unavailableTries || ctx.Err() != nil {
+			return &UnavailableError{Op: "charge", Err: err, Uncertain: true}
+		}
+		if err := backoff(ctx, attempt+3); err != nil {
+			return &UnavailableError{Op: "charge", Err: err, Uncertain: true}
+		}
 	}
-	if uncertain {
-		return nil, &UnavailableError{Op: "charge", Err: lastErr, Uncertain: true}
+	return nil
+}
+
+// exhausted answers a charge whose every attempt lost a race or failed.
+func (c *chargeRun) exhausted() ([]LimitStatus, error) {
+	if c.uncertain {
+		return nil, &UnavailableError{Op: "charge", Err: c.lastErr, Uncertain: true}
 	}
-	if checked {
+	if c.checked {
 		// Still contended: refuse from the freshest state seen. DynamoDB is healthy, so this is a
 		// refusal to retry soon, never unavailability (nor a fail-open admit).
-		return nil, exceeded(resource, levels, preds, l.nowMs(), true)
+		return nil, exceeded(c.resource, c.levels, c.preds, c.l.nowMs(), true)
 	}
-	return nil, &ContendedError{Op: "charge", Attempts: l.maxAttempts, Err: lastErr}
+	return nil, &ContendedError{Op: "charge", Attempts: c.l.maxAttempts, Err: c.lastErr}
 }
 
 // MaxInlineLeases is how many leases (open, or settled and not yet expired) one bucket item
