@@ -295,11 +295,7 @@ func leaseItemOf(err error) (it *storage.LeaseItem, found, ok bool, derr error) 
 	var le *storage.LeaseEntryError
 	switch {
 	case errors.As(err, &xe):
-		if len(xe.Item) == 0 {
-			return nil, false, true, nil
-		}
-		it, derr = storage.DecodeLease(xe.Item)
-		return it, derr == nil, true, derr
+		return xe.Lease, xe.Lease != nil, true, nil
 	case errors.As(err, &le):
 		e, found := le.Entry()
 		if !found {

@@ -330,9 +330,9 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 		statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras})
 	}
 	var xe *storage.ExtraConditionError
-	if errors.As(err, &xe) && req.RequestID != "" {
+	if errors.As(err, &xe) && req.RequestID != "" && xe.Lease != nil {
 		// The lease of this request id exists: this is a retry of an acquire that was written.
-		return l.replay(ctx, storage.LeaseIDOf(xe.Item))
+		return l.replay(ctx, xe.Lease.ID)
 	}
 	if errors.As(err, &xe) {
 		// A random lease id that exists: not a state this limiter writes. Nothing was written.

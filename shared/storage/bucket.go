@@ -189,8 +189,8 @@ type WriteOptions struct {
 
 // ExtraConditionError reports that the condition of an Extra item failed.
 type ExtraConditionError struct {
-	Index int                             // position in WriteOptions.Extra
-	Item  map[string]types.AttributeValue // the item as it was, when DynamoDB returned it
+	Index int        // position in WriteOptions.Extra
+	Lease *LeaseItem // the lease item as it was, decoded; nil when it did not exist
 }
 
 // Error names the extra item whose condition failed.
@@ -279,7 +279,14 @@ func (t *Table) transact(ctx context.Context, items []types.TransactWriteItem, t
 		case "ConditionalCheckFailed":
 			if i >= nBuckets {
 				if extra == nil {
-					extra = &ExtraConditionError{Index: i - nBuckets, Item: r.Item}
+					extra = &ExtraConditionError{Index: i - nBuckets}
+					if len(r.Item) > 0 {
+						lease, derr := DecodeLease(r.Item)
+						if derr != nil {
+							return nil, derr
+						}
+						extra.Lease = lease
+					}
 				}
 				continue
 			}

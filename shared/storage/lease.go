@@ -122,7 +122,7 @@ func ttlSeconds(expiresMs int64) int64 { return expiresMs/1000 + leaseTTLGraceSe
 
 // PutLease returns the transaction item that creates a lease (it must not exist yet). For a
 // request-bound id, a failed condition means the request was acquired before: the
-// ExtraConditionError carries that lease's item (LeaseIDOf).
+// ExtraConditionError carries that lease, decoded (Lease).
 func (t *Table) PutLease(l LeaseItem) (Extra, error) {
 	item, secret, err := parseLeaseID(l.ID)
 	if err != nil {
@@ -154,9 +154,6 @@ func (t *Table) PutLease(l LeaseItem) (Extra, error) {
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}, nil
 }
-
-// LeaseIDOf returns the id of the lease in a lease item.
-func LeaseIDOf(item map[string]types.AttributeValue) string { return strAttr(item[attrLeaseID]) }
 
 // LeaseUpdate is a change of a stored lease (UpdateLease).
 type LeaseUpdate struct {
