@@ -267,8 +267,9 @@ func (c *Client) Do(ctx context.Context, req limiter.AcquireRequest, fn func(con
 	return lease.Commit(ctx)
 }
 
-// do sends a call, retrying a retryable failure when idempotent, and decodes a 2xx answer into
-// out (when not nil).
+// do sends a call, retrying a retryable failure when idempotent (a 503 answer, or no answer over
+// HTTP; not an Invoke error, which the SDK has retried), and decodes a 2xx answer into out (when
+// not nil).
 func (c *Client) do(ctx context.Context, idempotent bool, cl call, out any) error {
 	attempts := 1
 	if idempotent {
@@ -284,6 +285,9 @@ func (c *Client) do(ctx context.Context, idempotent bool, cl call, out any) erro
 		}
 		if err = c.once(ctx, cl, out); err == nil || !retryable(err) || ctx.Err() != nil {
 			return err
+		}
+		if re := (*retriedError)(nil); errors.As(err, &re) {
+			return err // the SDK's retryer already resent it
 		}
 	}
 	return err

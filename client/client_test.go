@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"io"
 	"log/slog"
 	"net/http"
@@ -345,5 +346,29 @@ func TestSigV4(t *testing.T) {
 	c, _ = client.NewHTTP(srv.URL, client.WithAWSConfig(aws.Config{}))
 	if _, err := c.Available(ctx, limiter.AvailableRequest{EntityID: "k", Resource: "r", Limits: llm}); err != nil || auth != "" {
 		t.Fatalf("unsigned: %q %v", auth, err)
+	}
+}
+
+// failingInvoker is a Lambda Invoke that always fails, as the SDK reports it after its own
+// retries, and counts the calls.
+type failingInvoker struct{ calls int }
+
+func (f *failingInvoker) Invoke(context.Context, *awslambda.InvokeInput, ...func(*awslambda.Options)) (*awslambda.InvokeOutput, error) {
+	f.calls++
+	return nil, errors.New("injected: ServiceException after the SDK's retries")
+}
+
+// TestLambdaInvokeErrorIsNotRetriedTwice checks that an Invoke error, which the SDK has already
+// retried, is not sent again by the client's own loop: one Invoke per call, not SDK × client.
+func TestLambdaInvokeErrorIsNotRetriedTwice(t *testing.T) {
+	inv := &failingInvoker{}
+	c := client.NewLambda(inv, "acquire", client.WithMaxAttempts(3), client.WithBackoff(time.Millisecond))
+	_, err := c.Acquire(ctx, request("k"))
+	var ue *client.UnavailableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v, want *client.UnavailableError", err)
+	}
+	if inv.calls != 1 {
+		t.Errorf("Invoke called %d times, want 1 (the SDK retries it)", inv.calls)
 	}
 }

@@ -106,6 +106,14 @@ func (f InvokerFunc) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...fu
 	return &lambda.InvokeOutput{StatusCode: 200, Payload: out}, nil
 }
 
+// retriedError is a transport error after which the AWS SDK has already retried the request
+// (Lambda Invoke through its own retryer): the client does not send the call again on top, so
+// a call is sent at most the SDK's attempts, not the SDK's times the client's.
+type retriedError struct{ err error }
+
+func (e *retriedError) Error() string { return e.err.Error() }
+func (e *retriedError) Unwrap() error { return e.err }
+
 // lambdaTransport sends calls as direct invocations of the acquire function.
 type lambdaTransport struct {
 	api      InvokeAPI
@@ -133,7 +141,7 @@ func (t *lambdaTransport) send(ctx context.Context, c call) (int, []byte, error)
 	}
 	out, err := t.api.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(t.function), Payload: in})
 	if err != nil {
-		return 0, nil, fmt.Errorf("invoke %s: %w", t.function, err)
+		return 0, nil, &retriedError{fmt.Errorf("invoke %s: %w", t.function, err)}
 	}
 	if out.FunctionError != nil {
 		return 0, nil, fmt.Errorf("invoke %s: function error %s: %s", t.function, *out.FunctionError, clip.String(string(out.Payload), 300))
