@@ -38,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zeroae/zae-limiter-go/internal/ddblocal"
 	"github.com/zeroae/zae-limiter-go/internal/faultproxy"
 )
 
@@ -141,7 +142,7 @@ func allOK(results []*result, faulty bool) bool {
 
 // run sets up DynamoDB, the proxy and the stack, runs the scenarios and prints the table.
 func run(ctx context.Context, cfg config, stdout io.Writer) ([]*result, error) {
-	root, err := repoRoot()
+	root, err := ddblocal.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) ([]*result, error) {
 	ddb := cfg.ddb
 	if ddb == "" {
 		var stopDDB func()
-		if ddb, stopDDB, err = startDynamoDBLocal(ctx, root); err != nil {
+		if ddb, stopDDB, err = ddblocal.Start(); err != nil {
 			return nil, err
 		}
 		defer stopDDB()
@@ -165,7 +166,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) ([]*result, error) {
 		return nil, err
 	}
 	defer stopProxy()
-	port, err := freePort()
+	port, err := ddblocal.FreePort()
 	if err != nil {
 		return nil, err
 	}

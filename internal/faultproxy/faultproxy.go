@@ -20,10 +20,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,7 +71,6 @@ func ParseRates(s string) (map[Kind]float64, error) {
 	for _, k := range Kinds() {
 		known[k] = true
 	}
-	sum := 0.0
 	for _, part := range strings.Split(s, ",") {
 		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
@@ -82,16 +81,30 @@ func ParseRates(s string) (map[Kind]float64, error) {
 			return nil, fmt.Errorf("fault %q: unknown kind (want one of %v)", name, Kinds())
 		}
 		r, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil || r < 0 || r > 1 {
+		if err != nil {
 			return nil, fmt.Errorf("fault %s: rate %q is not a number in [0, 1]", k, value)
 		}
 		rates[k] = r
+	}
+	if err := checkRates(rates); err != nil {
+		return nil, err
+	}
+	return rates, nil
+}
+
+// checkRates rejects a rate outside [0, 1] and rates summing above 1.
+func checkRates(rates map[Kind]float64) error {
+	sum := 0.0
+	for k, r := range rates {
+		if !(r >= 0 && r <= 1) {
+			return fmt.Errorf("fault %s: rate %g is not a number in [0, 1]", k, r)
+		}
 		sum += r
 	}
 	if sum > 1 {
-		return nil, fmt.Errorf("fault rates sum to %g, more than 1", sum)
+		return fmt.Errorf("fault rates sum to %g, more than 1", sum)
 	}
-	return rates, nil
+	return nil
 }
 
 // Proxy forwards DynamoDB requests and injects faults. Its zero value is not usable: call New.
@@ -103,7 +116,6 @@ type Proxy struct {
 	mu       sync.Mutex
 	rng      *rand.Rand
 	injected map[string]int // "kind op" → count
-	requests map[string]int // op → count
 }
 
 // New returns a Proxy for cfg.
@@ -111,15 +123,8 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Upstream == "" {
 		return nil, fmt.Errorf("faultproxy: no upstream")
 	}
-	sum := 0.0
-	for k, r := range cfg.Rates {
-		if r < 0 || r > 1 {
-			return nil, fmt.Errorf("faultproxy: rate of %s %g outside [0, 1]", k, r)
-		}
-		sum += r
-	}
-	if sum > 1 {
-		return nil, fmt.Errorf("faultproxy: rates sum to %g, more than 1", sum)
+	if err := checkRates(cfg.Rates); err != nil {
+		return nil, fmt.Errorf("faultproxy: %w", err)
 	}
 	if cfg.Delay <= 0 {
 		cfg.Delay = 200 * time.Millisecond
@@ -129,12 +134,11 @@ func New(cfg Config) (*Proxy, error) {
 		client:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}},
 		rng:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		injected: map[string]int{},
-		requests: map[string]int{},
 	}, nil
 }
 
-// SetPaused stops (true) or resumes (false) injecting faults; requests are forwarded and
-// counted either way. Use it to keep faults out of a test's setup.
+// SetPaused stops (true) or resumes (false) injecting faults; requests are forwarded either
+// way. Use it to keep faults out of a test's setup.
 func (p *Proxy) SetPaused(paused bool) { p.paused.Store(paused) }
 
 // readOnly are the operations that never change the table.
@@ -151,7 +155,6 @@ func readOnly(op string) bool {
 func (p *Proxy) draw(op string) Kind {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.requests[op]++
 	if p.paused.Load() || (p.cfg.WritesOnly && readOnly(op)) {
 		return ""
 	}
@@ -180,11 +183,7 @@ func (p *Proxy) draw(op string) Kind {
 func (p *Proxy) Injected() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]int, len(p.injected))
-	for k, v := range p.injected {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.injected)
 }
 
 // InjectedByKind sums Injected over operations.
@@ -195,33 +194,6 @@ func (p *Proxy) InjectedByKind() map[Kind]int {
 		out[Kind(kind)] += v
 	}
 	return out
-}
-
-// Requests returns how many requests of each operation the proxy saw.
-func (p *Proxy) Requests() map[string]int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[string]int, len(p.requests))
-	for k, v := range p.requests {
-		out[k] = v
-	}
-	return out
-}
-
-// Summary formats the injected faults as "kind=n, …" sorted by kind.
-func (p *Proxy) Summary() string {
-	by := p.InjectedByKind()
-	var parts []string
-	for _, k := range Kinds() {
-		if by[k] > 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", k, by[k]))
-		}
-	}
-	sort.Strings(parts)
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ", ")
 }
 
 // ServeHTTP forwards one request, injecting the fault drawn for it.
