@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zeroae/zae-limiter-go/internal/ddblocal"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 )
 
@@ -144,12 +145,11 @@ func fileExists(p string) bool {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := ddblocal.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // syncBuffer is a bytes.Buffer safe for a process's writes and the test's reads.
