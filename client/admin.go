@@ -8,8 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/zeroae/zae-limiter-go/shared/httpapi"
-	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // ErrAdminNeedsHTTP is returned by the admin calls of a client made with NewLambda: the admin
@@ -38,12 +37,12 @@ type statusOut struct {
 
 // PutEntity creates the entity, or replaces the name, cascade and metadata of the existing one
 // (its parent cannot change: ErrParentImmutable). created tells which.
-func (c *Client) PutEntity(ctx context.Context, e limiter.Entity) (ent *limiter.Entity, created bool, err error) {
-	body := httpapi.EntityRequest{Name: e.Name, Cascade: e.Cascade, Metadata: e.Metadata}
+func (c *Client) PutEntity(ctx context.Context, e wire.Entity) (ent *wire.Entity, created bool, err error) {
+	body := wire.EntityRequest{Name: e.Name, Cascade: e.Cascade, Metadata: e.Metadata}
 	if e.ParentID != "" {
 		body.ParentID = &e.ParentID
 	}
-	var out httpapi.Entity
+	var out wire.EntityJSON
 	status, err := c.admin(ctx, http.MethodPut, "/v1/entities/"+url.PathEscape(e.ID), body, &out)
 	if err != nil {
 		return nil, false, err
@@ -52,8 +51,8 @@ func (c *Client) PutEntity(ctx context.Context, e limiter.Entity) (ent *limiter.
 }
 
 // GetEntity returns the entity, or an error matching ErrEntityNotFound.
-func (c *Client) GetEntity(ctx context.Context, id string) (*limiter.Entity, error) {
-	var out httpapi.Entity
+func (c *Client) GetEntity(ctx context.Context, id string) (*wire.Entity, error) {
+	var out wire.EntityJSON
 	if _, err := c.admin(ctx, http.MethodGet, "/v1/entities/"+url.PathEscape(id), nil, &out); err != nil {
 		return nil, err
 	}
@@ -68,12 +67,12 @@ func (c *Client) DeleteEntity(ctx context.Context, id string) error {
 }
 
 // Children returns the children of a parent entity.
-func (c *Client) Children(ctx context.Context, id string) ([]limiter.Entity, error) {
-	var out httpapi.ChildrenResponse
+func (c *Client) Children(ctx context.Context, id string) ([]wire.Entity, error) {
+	var out wire.ChildrenResponse
 	if _, err := c.admin(ctx, http.MethodGet, "/v1/entities/"+url.PathEscape(id)+"/children", nil, &out); err != nil {
 		return nil, err
 	}
-	kids := make([]limiter.Entity, 0, len(out.Children))
+	kids := make([]wire.Entity, 0, len(out.Children))
 	for _, k := range out.Children {
 		kids = append(kids, *entityOf(k))
 	}
@@ -81,7 +80,7 @@ func (c *Client) Children(ctx context.Context, id string) ([]limiter.Entity, err
 }
 
 // LimitsPath returns the admin route of a scope's stored limits.
-func LimitsPath(sc limiter.Scope) string {
+func LimitsPath(sc wire.Scope) string {
 	switch {
 	case sc.EntityID != "" && sc.Resource != "":
 		return "/v1/entities/" + url.PathEscape(sc.EntityID) + "/limits/" + url.PathEscape(sc.Resource)
@@ -95,15 +94,15 @@ func LimitsPath(sc limiter.Scope) string {
 
 // SetLimits stores the limits of a scope, replacing what was there; created is true when the
 // scope had none. Setting the limits already stored changes nothing (and records nothing).
-func (c *Client) SetLimits(ctx context.Context, sc limiter.Scope, limits []limiter.Limit) (created bool, err error) {
-	status, err := c.admin(ctx, http.MethodPut, LimitsPath(sc), httpapi.LimitsBody{Limits: httpapi.LimitsFrom(limits)}, nil)
+func (c *Client) SetLimits(ctx context.Context, sc wire.Scope, limits []wire.Limit) (created bool, err error) {
+	status, err := c.admin(ctx, http.MethodPut, LimitsPath(sc), wire.LimitsBody{Limits: wire.LimitsJSON(limits)}, nil)
 	return status == http.StatusCreated, err
 }
 
 // GetLimits returns the limits stored for exactly this scope, or an error matching
 // ErrLimitsNotFound.
-func (c *Client) GetLimits(ctx context.Context, sc limiter.Scope) ([]limiter.Limit, error) {
-	var out httpapi.LimitsBody
+func (c *Client) GetLimits(ctx context.Context, sc wire.Scope) ([]wire.Limit, error) {
+	var out wire.LimitsBody
 	if _, err := c.admin(ctx, http.MethodGet, LimitsPath(sc), nil, &out); err != nil {
 		return nil, err
 	}
@@ -115,14 +114,14 @@ func (c *Client) GetLimits(ctx context.Context, sc limiter.Scope) ([]limiter.Lim
 }
 
 // DeleteLimits deletes the limits stored for a scope (ErrLimitsNotFound when there are none).
-func (c *Client) DeleteLimits(ctx context.Context, sc limiter.Scope) error {
+func (c *Client) DeleteLimits(ctx context.Context, sc wire.Scope) error {
 	_, err := c.admin(ctx, http.MethodDelete, LimitsPath(sc), nil, nil)
 	return err
 }
 
-// AuditLog returns one page of a scope's audit trail, newest first (see limiter.AuditLog for
+// AuditLog returns one page of a scope's audit trail, newest first (see limiter.Limiter.AuditLog for
 // which scope holds what): limit records at most (0: the server's default, 100).
-func (c *Client) AuditLog(ctx context.Context, sc limiter.Scope, limit int, nextToken string) (*limiter.AuditPage, error) {
+func (c *Client) AuditLog(ctx context.Context, sc wire.Scope, limit int, nextToken string) (*wire.AuditPage, error) {
 	path := "/v1/system/audit"
 	switch {
 	case sc.EntityID != "":
@@ -141,13 +140,13 @@ func (c *Client) AuditLog(ctx context.Context, sc limiter.Scope, limit int, next
 		path += "?" + q.Encode()
 	}
 	var out struct {
-		Records   []limiter.AuditRecord `json:"records"`
-		NextToken string                `json:"next_token"`
+		Records   []wire.AuditRecord `json:"records"`
+		NextToken string             `json:"next_token"`
 	}
 	if _, err := c.admin(ctx, http.MethodGet, path, nil, &out); err != nil {
 		return nil, err
 	}
-	return &limiter.AuditPage{Records: out.Records, NextToken: out.NextToken}, nil
+	return &wire.AuditPage{Records: out.Records, NextToken: out.NextToken}, nil
 }
 
 // UsageQuery selects usage snapshots: an entity's (EntityID, optionally one Resource) or a
@@ -211,11 +210,11 @@ func (c *Client) Usage(ctx context.Context, q UsageQuery) ([]UsageSnapshot, erro
 	}
 }
 
-func entityOf(e httpapi.Entity) *limiter.Entity {
+func entityOf(e wire.EntityJSON) *wire.Entity {
 	md := e.Metadata
 	if md == nil {
 		md = map[string]string{}
 	}
-	return &limiter.Entity{ID: e.ID, Name: e.Name, ParentID: e.ParentID, Cascade: e.Cascade, Metadata: md,
+	return &wire.Entity{ID: e.ID, Name: e.Name, ParentID: e.ParentID, Cascade: e.Cascade, Metadata: md,
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
 }

@@ -1,16 +1,18 @@
 // Package client calls the limiter's acquire API from Go, over HTTP (API Gateway, SigV4-signed
 // with the caller's AWS credentials) or over Lambda Invoke (the acquire function's direct
-// invocation), with the library's request types and errors:
+// invocation), with the library's request types and errors, which live in package wire (the
+// limiter's names for them, such as limiter.AcquireRequest, are aliases of the same types):
 //
 //	c, _ := client.NewHTTP(apiURL, client.WithAWSConfig(cfg))
-//	err := c.Do(ctx, limiter.AcquireRequest{EntityID: "key-1", Resource: "gpt-4",
-//		Limits: []limiter.Limit{limiter.PerMinute("rpm", 100)}, Consume: map[string]int64{"rpm": 1}},
+//	err := c.Do(ctx, wire.AcquireRequest{EntityID: "key-1", Resource: "gpt-4",
+//		Limits: []wire.Limit{wire.PerMinute("rpm", 100)}, Consume: map[string]int64{"rpm": 1}},
 //		func(ctx context.Context, l *client.Lease) error { return callModel(ctx) })
 //
 // A refusal is a *RateLimitExceededError, bad input a *ValidationError, an unreachable or
 // failing limiter an *UnavailableError; errors.As also finds the library's types in them, and
 // errors.Is the library's lease sentinels, so code written against package limiter handles
-// the client's errors unchanged.
+// the client's errors unchanged. The client imports package wire only, not the limiter, its
+// storage or DynamoDB's SDK (TestClientImportsOnlyWireTypes keeps it so).
 //
 // A client made with NewHTTP also speaks the admin API (entities, stored limits, usage and the
 // audit trail: PutEntity, SetLimits, Usage, AuditLog, …), as the zl command does.
@@ -35,8 +37,7 @@ import (
 
 	"github.com/zeroae/zae-limiter-go/internal/jitter"
 	"github.com/zeroae/zae-limiter-go/internal/randid"
-	"github.com/zeroae/zae-limiter-go/shared/httpapi"
-	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // DefaultMaxAttempts is how many times a retryable call is sent before its error is returned.
@@ -132,14 +133,14 @@ func NewLambda(api InvokeAPI, function string, opts ...Option) *Client {
 // It returns *RateLimitExceededError (nothing consumed), *ValidationError, or
 // *UnavailableError. With req.FailureMode FailOpen, an unavailable API yields a degraded lease
 // instead (Degraded), as the library does when DynamoDB is.
-func (c *Client) Acquire(ctx context.Context, req limiter.AcquireRequest) (*Lease, error) {
+func (c *Client) Acquire(ctx context.Context, req wire.AcquireRequest) (*Lease, error) {
 	if req.RequestID == "" {
 		req.RequestID = newID()
 	}
-	var out httpapi.AcquireResponse
-	err := c.do(ctx, true, call{action: "acquire", path: "/v1/acquire", body: httpapi.NewAcquireRequest(req)}, &out)
+	var out wire.AcquireResponse
+	err := c.do(ctx, true, call{action: "acquire", path: "/v1/acquire", body: req.JSON()}, &out)
 	if err != nil {
-		if req.FailureMode == limiter.FailOpen && retryable(err) {
+		if req.FailureMode == wire.FailOpen && retryable(err) {
 			return &Lease{c: c, id: newID(), entityID: req.EntityID, resource: req.Resource, consumed: map[string]int64{}, degraded: true}, nil
 		}
 		return nil, err
@@ -153,12 +154,12 @@ func (c *Client) Acquire(ctx context.Context, req limiter.AcquireRequest) (*Leas
 // write on the server instead of a transaction). req.RequestID and req.LeaseTTL must be empty.
 // It is not retried: without a request id it is not idempotent. Errors are those of Acquire;
 // with FailOpen an unavailable API returns no error and no statuses.
-func (c *Client) Consume(ctx context.Context, req limiter.AcquireRequest) ([]limiter.LimitStatus, error) {
-	body := httpapi.NewAcquireRequest(req)
+func (c *Client) Consume(ctx context.Context, req wire.AcquireRequest) ([]wire.LimitStatus, error) {
+	body := req.JSON()
 	body.Commit = true
-	var out httpapi.AcquireResponse
+	var out wire.AcquireResponse
 	if err := c.do(ctx, false, call{action: "acquire", path: "/v1/acquire", body: body}, &out); err != nil {
-		if req.FailureMode == limiter.FailOpen && retryable(err) {
+		if req.FailureMode == wire.FailOpen && retryable(err) {
 			return nil, nil
 		}
 		return nil, err
@@ -170,14 +171,14 @@ func (c *Client) Consume(ctx context.Context, req limiter.AcquireRequest) ([]lim
 // back) and returns the statuses after it. It sends a new idempotency key and retries a lost or
 // failed answer with it, so the adjustment applies at most once (see AdjustOnce to choose the
 // key, and to retry across calls).
-func (c *Client) Adjust(ctx context.Context, leaseID string, amounts map[string]int64) ([]limiter.LimitStatus, error) {
+func (c *Client) Adjust(ctx context.Context, leaseID string, amounts map[string]int64) ([]wire.LimitStatus, error) {
 	return c.AdjustOnce(ctx, leaseID, newID(), amounts)
 }
 
 // AdjustOnce is Adjust with the caller's idempotency key (1 to 128 characters from
 // A-Z a-z 0-9 _ . : @ / + = -): the API applies one key to a lease once, whoever sends it, so a
 // call that returned an *UnavailableError can be repeated with the same key.
-func (c *Client) AdjustOnce(ctx context.Context, leaseID, key string, amounts map[string]int64) ([]limiter.LimitStatus, error) {
+func (c *Client) AdjustOnce(ctx context.Context, leaseID, key string, amounts map[string]int64) ([]wire.LimitStatus, error) {
 	out, err := c.adjust(ctx, leaseID, key, amounts)
 	if err != nil {
 		return nil, err
@@ -185,9 +186,9 @@ func (c *Client) AdjustOnce(ctx context.Context, leaseID, key string, amounts ma
 	return toStatuses(out.Statuses), nil
 }
 
-func (c *Client) adjust(ctx context.Context, leaseID, key string, amounts map[string]int64) (*httpapi.LeaseResponse, error) {
-	var out httpapi.LeaseResponse
-	err := c.do(ctx, true, leaseCall("adjust", leaseID, httpapi.AdjustRequest{Adjust: amounts, IdempotencyKey: key}), &out)
+func (c *Client) adjust(ctx context.Context, leaseID, key string, amounts map[string]int64) (*wire.LeaseResponse, error) {
+	var out wire.LeaseResponse
+	err := c.do(ctx, true, leaseCall("adjust", leaseID, wire.AdjustRequest{Adjust: amounts, IdempotencyKey: key}), &out)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +207,7 @@ func (c *Client) Commit(ctx context.Context, leaseID string) error {
 // 200 when the lease keeps final, an error matching ErrLeaseCommitted when it keeps other
 // amounts, one matching ErrLeaseRolledBack after a rollback.
 func (c *Client) Settle(ctx context.Context, leaseID string, final map[string]int64) error {
-	return c.do(ctx, true, leaseCall("commit", leaseID, httpapi.SettleRequest{Consumed: final}), nil)
+	return c.do(ctx, true, leaseCall("commit", leaseID, wire.SettleRequest{Consumed: final}), nil)
 }
 
 // Rollback ends a lease and puts back all it consumed. It is idempotent; after a commit it
@@ -221,9 +222,9 @@ func leaseCall(action, leaseID string, body any) call {
 }
 
 // Available returns the whole tokens available now in every limit of the entity+resource.
-func (c *Client) Available(ctx context.Context, req limiter.AvailableRequest) (map[string]int64, error) {
-	var out httpapi.AvailableResponse
-	if err := c.do(ctx, true, call{action: "available", path: "/v1/available", body: httpapi.NewAvailableRequest(req)}, &out); err != nil {
+func (c *Client) Available(ctx context.Context, req wire.AvailableRequest) (map[string]int64, error) {
+	var out wire.AvailableResponse
+	if err := c.do(ctx, true, call{action: "available", path: "/v1/available", body: req.JSON()}, &out); err != nil {
 		return nil, err
 	}
 	return out.Available, nil
@@ -231,11 +232,11 @@ func (c *Client) Available(ctx context.Context, req limiter.AvailableRequest) (m
 
 // TimeUntilAvailable returns how long until needed (whole tokens by limit name) will all be
 // available, 0 when they are now.
-func (c *Client) TimeUntilAvailable(ctx context.Context, req limiter.AvailableRequest, needed map[string]int64) (time.Duration, error) {
-	a := httpapi.NewAvailableRequest(req)
-	body := httpapi.TimeUntilAvailableRequest{EntityID: a.EntityID, Resource: a.Resource, Limits: a.Limits,
+func (c *Client) TimeUntilAvailable(ctx context.Context, req wire.AvailableRequest, needed map[string]int64) (time.Duration, error) {
+	a := req.JSON()
+	body := wire.TimeUntilAvailableRequest{EntityID: a.EntityID, Resource: a.Resource, Limits: a.Limits,
 		UseStoredLimits: a.UseStoredLimits, Needed: needed}
-	var out httpapi.TimeUntilAvailableResponse
+	var out wire.TimeUntilAvailableResponse
 	if err := c.do(ctx, true, call{action: "time_until_available", path: "/v1/time-until-available", body: body}, &out); err != nil {
 		return 0, err
 	}
@@ -245,7 +246,7 @@ func (c *Client) TimeUntilAvailable(ctx context.Context, req limiter.AvailableRe
 // Do acquires, runs fn with the lease, and commits when fn returns nil. When fn returns an error
 // or panics it rolls the lease back first; the panic is then raised again, and the error is
 // returned joined with any rollback error.
-func (c *Client) Do(ctx context.Context, req limiter.AcquireRequest, fn func(context.Context, *Lease) error) error {
+func (c *Client) Do(ctx context.Context, req wire.AcquireRequest, fn func(context.Context, *Lease) error) error {
 	lease, err := c.Acquire(ctx, req)
 	if err != nil {
 		return err
@@ -312,8 +313,8 @@ func (c *Client) once(ctx context.Context, cl call, out any) error {
 	return nil
 }
 
-func toStatuses(ss []httpapi.LimitStatus) []limiter.LimitStatus {
-	out := make([]limiter.LimitStatus, 0, len(ss))
+func toStatuses(ss []wire.StatusJSON) []wire.LimitStatus {
+	out := make([]wire.LimitStatus, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, s.LimitStatus())
 	}

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // Lease is what an Acquire took, as the API reported it. Its methods settle it through the
@@ -22,7 +22,7 @@ type Lease struct {
 
 	mu       sync.Mutex
 	consumed map[string]int64
-	statuses []limiter.LimitStatus
+	statuses []wire.LimitStatus
 	ended    error // for a degraded lease: the error a later settlement returns
 }
 
@@ -53,10 +53,10 @@ func (l *Lease) Consumed() map[string]int64 {
 
 // Statuses returns the statuses of the lease's last acquire or adjust (Available is what
 // remains).
-func (l *Lease) Statuses() []limiter.LimitStatus {
+func (l *Lease) Statuses() []wire.LimitStatus {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]limiter.LimitStatus(nil), l.statuses...)
+	return append([]wire.LimitStatus(nil), l.statuses...)
 }
 
 // Adjust changes the lease's consumption by amounts (negative to give back). See
@@ -80,7 +80,7 @@ func (l *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 // Settle ends the lease keeping final, in one write. See Client.Settle.
 func (l *Lease) Settle(ctx context.Context, final map[string]int64) error {
 	if l.degraded {
-		return l.endDegraded(limiter.ErrLeaseCommitted, limiter.ErrLeaseRolledBack)
+		return l.endDegraded(wire.ErrLeaseCommitted, wire.ErrLeaseRolledBack)
 	}
 	if err := l.c.Settle(ctx, l.id, final); err != nil {
 		return err
@@ -99,7 +99,7 @@ func (l *Lease) Settle(ctx context.Context, final map[string]int64) error {
 // Commit ends the lease and keeps its consumption. See Client.Commit.
 func (l *Lease) Commit(ctx context.Context) error {
 	if l.degraded {
-		return l.endDegraded(limiter.ErrLeaseCommitted, limiter.ErrLeaseRolledBack)
+		return l.endDegraded(wire.ErrLeaseCommitted, wire.ErrLeaseRolledBack)
 	}
 	return l.c.Commit(ctx, l.id)
 }
@@ -107,7 +107,7 @@ func (l *Lease) Commit(ctx context.Context) error {
 // Rollback ends the lease and puts back all it consumed. See Client.Rollback.
 func (l *Lease) Rollback(ctx context.Context) error {
 	if l.degraded {
-		return l.endDegraded(limiter.ErrLeaseRolledBack, limiter.ErrLeaseCommitted)
+		return l.endDegraded(wire.ErrLeaseRolledBack, wire.ErrLeaseCommitted)
 	}
 	if err := l.c.Rollback(ctx, l.id); err != nil {
 		return err

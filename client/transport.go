@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/zeroae/zae-limiter-go/internal/clip"
-	"github.com/zeroae/zae-limiter-go/shared/httpapi"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // call is one API call: the direct action, the HTTP path, the lease it names, and its body.
@@ -146,7 +146,7 @@ func (t *lambdaTransport) send(ctx context.Context, c call) (int, []byte, error)
 	if out.FunctionError != nil {
 		return 0, nil, fmt.Errorf("invoke %s: function error %s: %s", t.function, *out.FunctionError, clip.String(string(out.Payload), 300))
 	}
-	var resp httpapi.DirectResponse
+	var resp wire.DirectResponse
 	if err := json.Unmarshal(out.Payload, &resp); err != nil || resp.Status == 0 {
 		return 0, nil, fmt.Errorf("invoke %s: not a direct-invocation answer: %s", t.function, clip.String(string(out.Payload), 300))
 	}

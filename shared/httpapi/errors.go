@@ -8,67 +8,49 @@ import (
 	"net/http"
 
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
-// Error codes: the "error" member of every error body.
+// Error codes: the "error" member of every error body (see the wire.Code constants).
 const (
-	CodeInvalidRequest     = "invalid_request"     // 400: bad JSON, fields or ids
-	CodePayloadTooLarge    = "payload_too_large"   // 413: body over MaxBodyBytes
-	CodeNotFound           = "not_found"           // 404: no such route
-	CodeMethodNotAllowed   = "method_not_allowed"  // 405: route exists, method does not
-	CodeRateLimitExceeded  = "rate_limit_exceeded" // 429: the body of limiter.RateLimitExceededError
-	CodeLimiterUnavailable = "limiter_unavailable" // 503: DynamoDB failed and the call fails closed
-	CodeInternal           = "internal_error"      // 500: a bug; the cause is logged, not sent
-	CodeLeaseNotFound      = "lease_not_found"     // 404: unknown, malformed or expired lease id
-	CodeLeaseCommitted     = "lease_committed"     // 409
-	CodeLeaseRolledBack    = "lease_rolled_back"   // 409
-	CodeEntityNotFound     = "entity_not_found"    // 404
-	CodeParentNotFound     = "parent_not_found"    // 404: a new child names an unknown parent
-	CodeEntityExists       = "entity_exists"       // 409
-	CodeParentIsChild      = "parent_is_child"     // 409: two levels only
-	CodeHasChildren        = "has_children"        // 409: delete the children first
-	CodeParentImmutable    = "parent_immutable"    // 409: an entity's parent cannot change
-	CodeLimitsNotFound     = "limits_not_found"    // 404: nothing stored for the scope
-	CodeContended          = "contended"           // 429: a hot item lost every race; nothing written, retry
+	CodeInvalidRequest     = wire.CodeInvalidRequest
+	CodePayloadTooLarge    = wire.CodePayloadTooLarge
+	CodeNotFound           = wire.CodeNotFound
+	CodeMethodNotAllowed   = wire.CodeMethodNotAllowed
+	CodeRateLimitExceeded  = wire.CodeRateLimitExceeded
+	CodeLimiterUnavailable = wire.CodeLimiterUnavailable
+	CodeInternal           = wire.CodeInternal
+	CodeLeaseNotFound      = wire.CodeLeaseNotFound
+	CodeLeaseCommitted     = wire.CodeLeaseCommitted
+	CodeLeaseRolledBack    = wire.CodeLeaseRolledBack
+	CodeEntityNotFound     = wire.CodeEntityNotFound
+	CodeParentNotFound     = wire.CodeParentNotFound
+	CodeEntityExists       = wire.CodeEntityExists
+	CodeParentIsChild      = wire.CodeParentIsChild
+	CodeHasChildren        = wire.CodeHasChildren
+	CodeParentImmutable    = wire.CodeParentImmutable
+	CodeLimitsNotFound     = wire.CodeLimitsNotFound
+	CodeContended          = wire.CodeContended
 )
 
 // DegradedUnavailable is AcquireResponse.DegradedReason for a lease granted because DynamoDB
 // was unreachable or throttling.
-const DegradedUnavailable = "dynamodb_unavailable"
+const DegradedUnavailable = wire.DegradedUnavailable
 
-// ErrorBody is the JSON body of every error answer except 429, whose body is the limiter's
-// RateLimitExceededError (see RateLimitExceeded).
-type ErrorBody struct {
-	Error   string `json:"error"`
-	Message string `json:"message,omitempty"`
-	// Field names the request member at fault for invalid_request, such as "consume.tpm".
-	Field string `json:"field,omitempty"`
-}
+type (
+	// ErrorBody is the JSON body of every error answer except 429: see wire.ErrorBody.
+	ErrorBody = wire.ErrorBody
+	// RequestError is an error whose answer is already decided: see wire.RequestError.
+	RequestError = wire.RequestError
+)
 
 // RateLimitExceeded is the JSON body of a 429 answer, as limiter.RateLimitExceededError
 // marshals it.
 type RateLimitExceeded = limiter.RateLimitExceededJSON
 
-// RequestError is an error whose answer is already decided: a status, a code and a message.
-// Decoding and validation return it (as do handlers for conditions of their own).
-type RequestError struct {
-	Status  int
-	Code    string
-	Field   string
-	Message string
-}
-
-// Error says the code, status, field and message.
-func (e *RequestError) Error() string {
-	if e.Field != "" {
-		return fmt.Sprintf("%s (%d): %s: %s", e.Code, e.Status, e.Field, e.Message)
-	}
-	return fmt.Sprintf("%s (%d): %s", e.Code, e.Status, e.Message)
-}
-
 // invalid returns a 400 invalid_request error about field.
 func invalid(field, format string, args ...any) error {
-	return &RequestError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Field: field, Message: fmt.Sprintf(format, args...)}
+	return wire.InvalidRequest(field, format, args...)
 }
 
 // Invalid returns a 400 invalid_request error about field, for handlers' own checks.

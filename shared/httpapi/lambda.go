@@ -12,14 +12,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
-// DirectResponse is the answer to a direct invocation: the status and body the same request
-// would have had over HTTP.
-type DirectResponse struct {
-	Status int             `json:"status"`
-	Body   json.RawMessage `json:"body,omitempty"`
-}
+// DirectResponse is the answer to a direct invocation: see wire.DirectResponse.
+type DirectResponse = wire.DirectResponse
 
 // HandleEvent answers an API Gateway HTTP API event (payload format 2.0). The route is chosen
 // from the event's method and raw path, less the stage when the stage is not $default.

@@ -25,15 +25,6 @@ const DefaultAuditRetention = 365 * 24 * time.Hour
 // it (default DefaultAuditRetention); d <= 0 keeps records forever.
 func WithAuditRetention(d time.Duration) Option { return func(c *config) { c.auditRetention = d } }
 
-// Actions of audit records.
-const (
-	AuditCreateEntity = "create_entity"
-	AuditUpdateEntity = "update_entity"
-	AuditDeleteEntity = "delete_entity"
-	AuditSetLimits    = "set_limits"
-	AuditDeleteLimits = "delete_limits"
-)
-
 // UnknownPrincipal is the principal of a change whose context carries no Actor.
 const UnknownPrincipal = "unknown"
 
@@ -60,35 +51,6 @@ func ActorFrom(ctx context.Context) Actor {
 	return a
 }
 
-// An AuditRecord is one admin change: who made it, when, and the state of what it changed
-// before and after, as JSON (absent for an item that did not exist, or no longer does). It
-// was written in the same DynamoDB transaction as the change itself, so a change without a
-// record, or a record without its change, cannot exist.
-//
-// Before and After of an entity are {"id","name","parent_id","cascade","metadata"} (a deleted
-// entity's Before also holds "limits": its stored limits by resource, deleted with it); of
-// stored limits {"limits":[{"name","capacity","refill_amount","refill_period_ms"}]}.
-type AuditRecord struct {
-	ID        string          `json:"id"` // 32 hex digits
-	At        time.Time       `json:"at"`
-	Principal string          `json:"principal"`
-	RequestID string          `json:"request_id,omitempty"`
-	Action    string          `json:"action"` // one of the Audit* constants
-	EntityID  string          `json:"entity_id,omitempty"`
-	Resource  string          `json:"resource,omitempty"` // of a limits change; "_default_" for an entity default
-	Before    json.RawMessage `json:"before,omitempty"`
-	After     json.RawMessage `json:"after,omitempty"`
-	// Version is the changed item's version after the change (0 after a delete): an entity's
-	// or a scope's changes have consecutive versions, in the order they applied.
-	Version int64 `json:"version"`
-}
-
-// AuditPage is one page of an audit log, newest first.
-type AuditPage struct {
-	Records   []AuditRecord
-	NextToken string // "" on the last page
-}
-
 // AuditLog returns up to limit records (1 to 100; 0 means 100) of a scope's log, newest first,
 // from nextToken ("" for the first page). An entity's log (sc.EntityID set) holds the entity's
 // changes and those of all its stored limits, and outlives the entity; a resource's log
@@ -98,7 +60,7 @@ func (l *Limiter) AuditLog(ctx context.Context, sc Scope, limit int, nextToken s
 	if sc.EntityID != "" {
 		sc.Resource = ""
 	}
-	st, err := sc.storage()
+	st, err := storageScope(sc)
 	if err != nil {
 		return nil, err
 	}

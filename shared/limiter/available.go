@@ -7,14 +7,6 @@ import (
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
-// AvailableRequest names the limits of an entity+resource to look at.
-type AvailableRequest struct {
-	EntityID        string
-	Resource        string
-	Limits          []Limit // the limits, or the fallback with UseStoredLimits
-	UseStoredLimits bool
-}
-
 // Available returns the whole tokens available now in every limit of the entity+resource,
 // refill included (may be negative after adjustments). It consumes nothing: one strongly
 // consistent read.
@@ -25,7 +17,7 @@ func (l *Limiter) Available(ctx context.Context, req AvailableRequest) (map[stri
 	}
 	out := make(map[string]int64, len(limits))
 	for _, lim := range limits {
-		out[lim.Name] = floorDiv(lim.params().Level(state(lim, b, now), now), millis)
+		out[lim.Name] = floorDiv(params(lim).Level(state(lim, b, now), now), millis)
 	}
 	return out, nil
 }
@@ -50,7 +42,7 @@ func (l *Limiter) TimeUntilAvailable(ctx context.Context, req AvailableRequest, 
 		if n < 0 || n > lim.Capacity {
 			return 0, invalid("needed."+name, "must be 0 to the capacity %d, got %d", lim.Capacity, n)
 		}
-		ms, _ := lim.params().Wait(state(lim, b, now), now, n*millis)
+		ms, _ := params(lim).Wait(state(lim, b, now), now, n*millis)
 		wait = max(wait, ms)
 	}
 	return msDuration(wait), nil

@@ -9,20 +9,6 @@ import (
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
-// An Entity is something limits apply to: a project, or an API key under a project. The
-// hierarchy has two levels: a child's parent is a root. With cascade, an acquire for a child
-// also consumes from its parent.
-type Entity struct {
-	ID       string
-	Name     string
-	ParentID string // "" for a root; fixed at creation
-	// Cascade is the entity's default for AcquireRequest.Cascade (CascadeDefault).
-	Cascade   bool
-	Metadata  map[string]string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
-
 // Limits of an entity's descriptive fields.
 const (
 	MaxEntityNameLength = 256

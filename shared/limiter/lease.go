@@ -18,10 +18,6 @@ const (
 	leaseRolledBack
 )
 
-// ErrLeaseNotFound is returned by Limiter.Lease, and by a stored lease's methods, for a lease
-// that does not exist or has expired.
-var ErrLeaseNotFound = errors.New("lease not found or expired")
-
 // A Lease is what an Acquire took. The consumption is written when the lease is made; Adjust
 // changes it (LLM token reconciliation), Commit keeps it, Rollback puts all of it back.
 //
@@ -138,9 +134,6 @@ func (s *Lease) closedErr() error {
 func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
 	return s.AdjustOnce(ctx, "", amounts)
 }
-
-// MaxIdempotencyKeyLength is the longest idempotency key.
-const MaxIdempotencyKeyLength = 128
 
 // AdjustOnce is Adjust applied at most once per key: a call with a key already applied to the
 // lease (by any process, for a stored lease) changes nothing and returns nil, so a call whose

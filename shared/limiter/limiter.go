@@ -12,32 +12,6 @@ import (
 	"github.com/zeroae/zae-limiter-go/shared/tokenbucket"
 )
 
-// FailureMode says what Acquire does when DynamoDB cannot be reached or refuses a request.
-type FailureMode int
-
-const (
-	// FailureModeDefault uses the limiter's mode (FailClosed unless WithFailureMode says
-	// otherwise). It is the zero value of AcquireRequest.FailureMode.
-	FailureModeDefault FailureMode = iota
-	// FailClosed returns an *UnavailableError: no request is admitted unchecked.
-	FailClosed
-	// FailOpen admits the request with a degraded lease that writes nothing.
-	FailOpen
-)
-
-// Cascade says whether an acquire also consumes from the entity's parent.
-type Cascade int
-
-const (
-	// CascadeDefault follows the entity's stored cascade setting (false for an entity that is
-	// not stored). It is the zero value of AcquireRequest.Cascade.
-	CascadeDefault Cascade = iota
-	// CascadeOn consumes from the parent too, when the entity has one.
-	CascadeOn
-	// CascadeOff consumes from the entity alone.
-	CascadeOff
-)
-
 // Default settings of a Limiter.
 const (
 	DefaultCacheTTL    = 60 * time.Second
@@ -138,43 +112,6 @@ func (l *Limiter) CreateTable(ctx context.Context) error { return l.table.Create
 
 // nowMs returns the limiter's clock in Unix ms.
 func (l *Limiter) nowMs() int64 { return l.now().UnixMilli() }
-
-// AcquireRequest describes one acquire.
-type AcquireRequest struct {
-	EntityID string
-	Resource string
-	// Limits are the limits to check. With UseStoredLimits they are the fallback when nothing is
-	// stored for the entity, the resource or the system.
-	Limits []Limit
-	// Consume maps limit names to whole tokens to take (≥ 0). Every name must be a limit of the
-	// entity; a limit not named is checked for nothing.
-	Consume         map[string]int64
-	Cascade         Cascade
-	UseStoredLimits bool
-	FailureMode     FailureMode
-	// LeaseTTL, when positive, stores the lease in the table so that any process can resume it
-	// by id with Limiter.Lease until it expires. At most MaxLeaseTTL. A lease of one bucket
-	// without a RequestID lives in the bucket item, written by the same UpdateItem as the
-	// consumption (and each later change of it likewise); with a RequestID, cascade, or a bucket
-	// holding MaxInlineLeases already, it is an item of its own written in the same
-	// transaction as the consumption (one more item per write).
-	LeaseTTL time.Duration
-	// RequestID makes a retried acquire idempotent: an acquire with the same principal, entity,
-	// resource and request id returns the lease of the first and consumes nothing. It needs
-	// LeaseTTL.
-	RequestID string
-	// Principal is the identity of the caller (such as the IAM principal's ARN behind an API),
-	// "" when there is only one. Request ids are scoped to it: the same request id from another
-	// principal is another acquire, so a replay never hands a lease (whose id is what settles
-	// it) to anyone but its creator.
-	Principal string
-}
-
-// MaxLeaseTTL is the longest a stored lease lives.
-const MaxLeaseTTL = 24 * time.Hour
-
-// MaxRequestIDLength is the longest request id.
-const MaxRequestIDLength = 256
 
 // level is one bucket an operation charges: the entity's or its parent's.
 type level struct {
@@ -779,7 +716,7 @@ func (l *Limiter) rebase(ctx context.Context, resource, entity string, limits []
 	w := storage.BucketWrite{EntityID: entity, Resource: resource, Now: now}
 	for _, lim := range limits {
 		st, ok := b.Limits[lim.Name]
-		if p := lim.params(); ok && st.Params != p {
+		if p := params(lim); ok && st.Params != p {
 			w.Limits = append(w.Limits, storage.LimitWrite{Name: lim.Name, Mode: storage.Replace, Params: p,
 				Value: p.Rebase(st.Params, st.State, now), Expect: st})
 		}
@@ -909,7 +846,7 @@ func touches(lv level, pred *storage.Bucket) []storage.LimitWrite {
 // limitWrite chooses the conditional write of x millitokens on one limit. ok is false when
 // there is nothing to write (a refund to a limit no longer stored).
 func limitWrite(lim Limit, x int64, pred *storage.Bucket, fresh, checked bool, now int64) (lw storage.LimitWrite, ok, deny bool) {
-	p := lim.params()
+	p := params(lim)
 	var st storage.LimitState
 	known := false
 	if pred != nil {
@@ -996,7 +933,7 @@ func applyWrite(pred *storage.Bucket, w storage.BucketWrite) *storage.Bucket {
 // state returns a limit's state in bucket b under the limit's current parameters; a limit not
 // stored is full.
 func state(lim Limit, b *storage.Bucket, now int64) tokenbucket.Int128 {
-	p := lim.params()
+	p := params(lim)
 	if b != nil {
 		if st, ok := b.Limits[lim.Name]; ok {
 			if st.Params == p {
@@ -1018,7 +955,7 @@ func statuses(resource string, levels []level, buckets []*storage.Bucket, now in
 			amounts = requested[i]
 		}
 		for _, lim := range lv.limits {
-			p := lim.params()
+			p := params(lim)
 			e := state(lim, buckets[i], now)
 			x := max(amounts[lim.Name], 0)
 			s := LimitStatus{

@@ -9,31 +9,12 @@ import (
 	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
-// Scope names a set of stored limits. Resolution with AcquireRequest.UseStoredLimits takes the
-// first that exists of: entity+resource, entity default, resource default, system default; and
-// then the limits given in the call.
-type Scope struct {
-	EntityID string // "" for a resource or system default
-	Resource string // "" for an entity or system default
-}
-
-// EntityResource is the scope of one entity's limits for one resource.
-func EntityResource(entityID, resource string) Scope { return Scope{entityID, resource} }
-
 // DefaultResource is the reserved resource name under which an entity's default limits are
 // stored (EntityDefault): it cannot be acquired, nor named in a Scope's Resource.
 const DefaultResource = storage.DefaultResource
 
-// EntityDefault is the scope of an entity's limits for every resource without its own.
-func EntityDefault(entityID string) Scope { return Scope{EntityID: entityID} }
-
-// ResourceDefault is the scope of a resource's limits for every entity without its own.
-func ResourceDefault(resource string) Scope { return Scope{Resource: resource} }
-
-// SystemDefault is the scope of the limits that apply when nothing more specific is stored.
-func SystemDefault() Scope { return Scope{} }
-
-func (sc Scope) storage() (storage.Scope, error) {
+// storageScope returns the storage key of sc, checking its ids.
+func storageScope(sc Scope) (storage.Scope, error) {
 	if sc.EntityID != "" {
 		if err := storage.ValidateID(sc.EntityID); err != nil {
 			return storage.Scope{}, invalid("entity_id", "%v", err)
@@ -74,7 +55,7 @@ func fromConfigs(cs []storage.LimitConfig) []Limit {
 // AuditRecord and WithActor). At least one limit. Limits equal to those stored (same limits in
 // the same order) write nothing and make no record.
 func (l *Limiter) SetLimits(ctx context.Context, sc Scope, limits []Limit) error {
-	st, err := sc.storage()
+	st, err := storageScope(sc)
 	if err != nil {
 		return err
 	}
@@ -114,7 +95,7 @@ func (l *Limiter) SetLimits(ctx context.Context, sc Scope, limits []Limit) error
 
 // GetLimits returns the limits stored for exactly this scope, or ErrLimitsNotFound.
 func (l *Limiter) GetLimits(ctx context.Context, sc Scope) ([]Limit, error) {
-	st, err := sc.storage()
+	st, err := storageScope(sc)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +112,7 @@ func (l *Limiter) GetLimits(ctx context.Context, sc Scope) ([]Limit, error) {
 // DeleteLimits deletes the limits stored for a scope with its audit record, or returns
 // ErrLimitsNotFound.
 func (l *Limiter) DeleteLimits(ctx context.Context, sc Scope) error {
-	st, err := sc.storage()
+	st, err := storageScope(sc)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,9 @@
 package storage
 
 import (
-	"fmt"
-	"strings"
-	"unicode/utf8"
-
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // Attribute names of the key schema and the TTL.
@@ -47,29 +45,14 @@ const (
 )
 
 // MaxIDLength is the longest entity id or resource.
-const MaxIDLength = 256
+const MaxIDLength = wire.MaxIDLength
 
 // ValidateID reports whether s can be an entity id or a resource: 1 to 256 characters from
-// A-Z a-z 0-9 and _ . : @ / + = -. The key separator '#' is not among them. The error is an
-// *InvalidIDError (errors.Is(err, ErrInvalidKey) holds).
+// A-Z a-z 0-9 and _ . : @ / + = - (wire.InvalidIDReason). The key separator '#' is not among
+// them. The error is an *InvalidIDError (errors.Is(err, ErrInvalidKey) holds).
 func ValidateID(s string) error {
-	if len(s) == 0 {
-		return &InvalidIDError{Reason: "must not be empty"}
-	}
-	pos := 0
-	for i, r := range s {
-		pos++
-		switch {
-		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
-		case r == '_' || r == '.' || r == ':' || r == '@' || r == '/' || r == '+' || r == '=' || r == '-':
-		case r == utf8.RuneError && !utf8.ValidString(s[i:i+1]) && !strings.HasPrefix(s[i:], "\uFFFD"):
-			return &InvalidIDError{Reason: fmt.Sprintf("byte %d is not UTF-8 (use A-Z a-z 0-9 _ . : @ / + = -)", i+1)}
-		default:
-			return &InvalidIDError{Reason: fmt.Sprintf("character %q (%U) at position %d is not allowed (use A-Z a-z 0-9 _ . : @ / + = -)", r, r, pos)}
-		}
-	}
-	if len(s) > MaxIDLength { // every allowed character is one byte
-		return &InvalidIDError{Reason: fmt.Sprintf("must be at most %d characters, got %d", MaxIDLength, len(s))}
+	if reason := wire.InvalidIDReason(s); reason != "" {
+		return &InvalidIDError{Reason: reason}
 	}
 	return nil
 }
