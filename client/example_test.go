@@ -14,6 +14,7 @@ import (
 	"github.com/zeroae/zae-limiter-go/internal/gateway"
 	"github.com/zeroae/zae-limiter-go/internal/randid"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 var errModel = errors.New("the model failed")
@@ -52,8 +53,8 @@ func ExampleNewHTTP() {
 	c, _ := client.NewHTTP(apiURL, client.WithAWSConfig(cfg)) // SigV4-signed
 	// or: c := client.NewLambda(lambda.NewFromConfig(cfg), acquireFunctionARN)    // Lambda Invoke
 	for range 2 {
-		err := c.Do(ctx, limiter.AcquireRequest{EntityID: "key-1", Resource: "gpt-4",
-			Limits:  []limiter.Limit{limiter.PerMinute("rpm", 100)},
+		err := c.Do(ctx, wire.AcquireRequest{EntityID: "key-1", Resource: "gpt-4",
+			Limits:  []wire.Limit{wire.PerMinute("rpm", 100)},
 			Consume: map[string]int64{"rpm": 1}},
 			func(ctx context.Context, l *client.Lease) error { return callModel(ctx) }) // rolled back on error
 		fmt.Println(err)

@@ -31,5 +31,7 @@
 // idempotent transaction.
 //
 // The conditional writes are described in package storage and the arithmetic in package
-// tokenbucket.
+// tokenbucket. The value types and errors of calls (Limit, AcquireRequest, LimitStatus,
+// RateLimitExceededError, …) are defined in package wire, which imports only the standard
+// library so that the Go client can share them; the names here are aliases of the same types.
 package limiter

@@ -21,7 +21,7 @@ var (
 	ErrLimitsNotFound  = errors.New("no stored limits")
 	ErrLeaseCommitted  = errors.New("lease already committed")
 	ErrLeaseRolledBack = errors.New("lease already rolled back")
-	// ErrLeaseNotFound is returned by Limiter.Lease, and by a stored lease's methods, for a
+	// ErrLeaseNotFound is returned by limiter.Limiter.Lease, and by a stored lease's methods, for a
 	// lease that does not exist or has expired.
 	ErrLeaseNotFound = errors.New("lease not found or expired")
 )

@@ -9,7 +9,7 @@ import (
 type FailureMode int
 
 const (
-	// FailureModeDefault uses the limiter's mode (FailClosed unless WithFailureMode says
+	// FailureModeDefault uses the limiter's mode (FailClosed unless limiter.WithFailureMode says
 	// otherwise). It is the zero value of AcquireRequest.FailureMode.
 	FailureModeDefault FailureMode = iota
 	// FailClosed returns an *UnavailableError: no request is admitted unchecked.
@@ -45,10 +45,10 @@ type AcquireRequest struct {
 	UseStoredLimits bool
 	FailureMode     FailureMode
 	// LeaseTTL, when positive, stores the lease in the table so that any process can resume it
-	// by id with Limiter.Lease until it expires. At most MaxLeaseTTL. A lease of one bucket
+	// by id with limiter.Limiter.Lease until it expires. At most MaxLeaseTTL. A lease of one bucket
 	// without a RequestID lives in the bucket item, written by the same UpdateItem as the
 	// consumption (and each later change of it likewise); with a RequestID, cascade, or a bucket
-	// holding MaxInlineLeases already, it is an item of its own written in the same
+	// holding limiter.MaxInlineLeases already, it is an item of its own written in the same
 	// transaction as the consumption (one more item per write).
 	LeaseTTL time.Duration
 	// RequestID makes a retried acquire idempotent: an acquire with the same principal, entity,
