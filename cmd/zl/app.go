@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/zeroae/zae-limiter-go/client"
-	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // Exit codes (see the package doc).
@@ -153,9 +153,9 @@ func find(cmds []*command, name string) *command {
 func exitCode(err error) int {
 	var (
 		ue  *usageError
-		ve  *limiter.ValidationError
-		rle *limiter.RateLimitExceededError
-		un  *limiter.UnavailableError
+		ve  *wire.ValidationError
+		rle *wire.RateLimitExceededError
+		un  *wire.UnavailableError
 	)
 	switch {
 	case err == nil:
@@ -168,7 +168,7 @@ func exitCode(err error) int {
 		return exitRefused
 	case errors.As(err, &un), errors.Is(err, context.DeadlineExceeded):
 		return exitUnavailable
-	case errors.Is(err, limiter.ErrEntityNotFound), errors.Is(err, limiter.ErrLimitsNotFound), errors.Is(err, limiter.ErrParentNotFound):
+	case errors.Is(err, wire.ErrEntityNotFound), errors.Is(err, wire.ErrLimitsNotFound), errors.Is(err, wire.ErrParentNotFound):
 		return exitNotFound
 	}
 	return exitError

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 func auditCommand() *command {
@@ -40,12 +40,12 @@ func auditCommand() *command {
 			if limit < 1 || limit > 100 {
 				return badInput("--limit must be 1 to 100")
 			}
-			sc := limiter.Scope{EntityID: entity, Resource: resource}
+			sc := wire.Scope{EntityID: entity, Resource: resource}
 			c, _, err := a.client(ctx)
 			if err != nil {
 				return err
 			}
-			var recs []limiter.AuditRecord
+			var recs []wire.AuditRecord
 			tok := ""
 			for {
 				page, err := c.AuditLog(ctx, sc, limit, tok)
@@ -58,12 +58,12 @@ func auditCommand() *command {
 				}
 			}
 			if recs == nil {
-				recs = []limiter.AuditRecord{}
+				recs = []wire.AuditRecord{}
 			}
 			return a.emit(map[string]any{"records": recs, "next_token": tok}, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "AT (UTC)\tPRINCIPAL\tACTION\tSCOPE\tVERSION\tBEFORE\tAFTER")
 				for _, r := range recs {
-					sc := limiter.Scope{EntityID: r.EntityID, Resource: r.Resource}
+					sc := wire.Scope{EntityID: r.EntityID, Resource: r.Resource}
 					if r.Resource == defaultResource {
 						sc.Resource = ""
 					}

@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/client"
-	"github.com/zeroae/zae-limiter-go/shared/httpapi"
-	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // commands returns the command tree.
@@ -33,11 +32,11 @@ func commands() *command {
 // entityJSON is an entity in --output json: the API's form, and for create/update whether it
 // was new.
 type entityJSON struct {
-	httpapi.Entity
+	wire.EntityJSON
 	Created *bool `json:"created,omitempty"`
 }
 
-func toEntityJSON(e *limiter.Entity) entityJSON { return entityJSON{Entity: httpapi.EntityFrom(e)} }
+func toEntityJSON(e *wire.Entity) entityJSON { return entityJSON{EntityJSON: e.JSON()} }
 
 func entityTable(w *tabwriter.Writer, es []entityJSON) {
 	fmt.Fprintln(w, "ID\tNAME\tPARENT\tCASCADE\tMETADATA\tUPDATED")
@@ -107,7 +106,7 @@ func entityCommands() *command {
 				if err != nil {
 					return err
 				}
-				e, created, err := c.PutEntity(ctx, limiter.Entity{ID: id, Name: display, ParentID: parent, Cascade: cascade, Metadata: md})
+				e, created, err := c.PutEntity(ctx, wire.Entity{ID: id, Name: display, ParentID: parent, Cascade: cascade, Metadata: md})
 				if err != nil {
 					return err
 				}

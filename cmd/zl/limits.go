@@ -18,8 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/zeroae/zae-limiter-go/client"
-	"github.com/zeroae/zae-limiter-go/shared/httpapi"
-	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // defaultResource is the reserved resource that names an entity's default limits.
@@ -38,22 +37,22 @@ func (s *scopeFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&s.system, "system", false, "the system default")
 }
 
-func (s *scopeFlags) scope() (limiter.Scope, error) {
+func (s *scopeFlags) scope() (wire.Scope, error) {
 	switch {
 	case s.system && (s.entity != "" || s.resource != ""):
-		return limiter.Scope{}, badInput("--system cannot be combined with --entity or --resource")
+		return wire.Scope{}, badInput("--system cannot be combined with --entity or --resource")
 	case s.system:
-		return limiter.SystemDefault(), nil
+		return wire.SystemDefault(), nil
 	case s.entity == "" && s.resource == "":
-		return limiter.Scope{}, badInput("name a scope: --entity, --resource, both, or --system")
+		return wire.Scope{}, badInput("name a scope: --entity, --resource, both, or --system")
 	case s.resource == defaultResource:
-		return limiter.EntityDefault(s.entity), nil
+		return wire.EntityDefault(s.entity), nil
 	}
-	return limiter.Scope{EntityID: s.entity, Resource: s.resource}, nil
+	return wire.Scope{EntityID: s.entity, Resource: s.resource}, nil
 }
 
 // scopeName is how a scope is shown: system, resource:R, entity:E, entity:E/resource:R.
-func scopeName(sc limiter.Scope) string {
+func scopeName(sc wire.Scope) string {
 	switch {
 	case sc.EntityID != "" && sc.Resource != "":
 		return "entity:" + sc.EntityID + "/resource:" + sc.Resource
@@ -68,35 +67,35 @@ func scopeName(sc limiter.Scope) string {
 // parseLimit reads NAME=RATE/PERIOD[,burst=N]: RATE tokens per PERIOD (second, minute, hour,
 // day or a Go duration such as 90s), refilled continuously, holding at most burst (default
 // RATE).
-func parseLimit(s string) (limiter.Limit, error) {
+func parseLimit(s string) (wire.Limit, error) {
 	name, spec, ok := strings.Cut(s, "=")
 	if !ok {
-		return limiter.Limit{}, badInput("limit %q: want NAME=RATE/PERIOD[,burst=N], such as rpm=100/minute", s)
+		return wire.Limit{}, badInput("limit %q: want NAME=RATE/PERIOD[,burst=N], such as rpm=100/minute", s)
 	}
 	spec, burstPart, hasBurst := strings.Cut(spec, ",")
 	rateS, periodS, ok := strings.Cut(spec, "/")
 	if !ok {
-		return limiter.Limit{}, badInput("limit %q: want RATE/PERIOD, such as 100/minute", s)
+		return wire.Limit{}, badInput("limit %q: want RATE/PERIOD, such as 100/minute", s)
 	}
 	rate, err := strconv.ParseInt(rateS, 10, 64)
 	if err != nil {
-		return limiter.Limit{}, badInput("limit %q: rate %q is not a whole number", s, rateS)
+		return wire.Limit{}, badInput("limit %q: rate %q is not a whole number", s, rateS)
 	}
 	period, err := parsePeriod(periodS)
 	if err != nil {
-		return limiter.Limit{}, badInput("limit %q: %v", s, err)
+		return wire.Limit{}, badInput("limit %q: %v", s, err)
 	}
-	l := limiter.NewLimit(name, rate, rate, period)
+	l := wire.NewLimit(name, rate, rate, period)
 	if hasBurst {
 		v, ok := strings.CutPrefix(burstPart, "burst=")
 		b, err := strconv.ParseInt(v, 10, 64)
 		if !ok || err != nil {
-			return limiter.Limit{}, badInput("limit %q: want burst=N after the comma", s)
+			return wire.Limit{}, badInput("limit %q: want burst=N after the comma", s)
 		}
 		l = l.WithBurst(b)
 	}
 	if err := l.Validate(); err != nil {
-		return limiter.Limit{}, badInput("limit %q: %v", s, err)
+		return wire.Limit{}, badInput("limit %q: %v", s, err)
 	}
 	return l, nil
 }
@@ -120,7 +119,7 @@ func parsePeriod(s string) (time.Duration, error) {
 }
 
 // fmtLimit writes a limit as parseLimit reads it (RATE is the refill amount).
-func fmtLimit(l limiter.Limit) string {
+func fmtLimit(l wire.Limit) string {
 	p := l.RefillPeriod.String()
 	switch l.RefillPeriod {
 	case time.Second:
@@ -139,7 +138,7 @@ func fmtLimit(l limiter.Limit) string {
 	return s
 }
 
-func fmtLimits(ls []limiter.Limit) string {
+func fmtLimits(ls []wire.Limit) string {
 	if len(ls) == 0 {
 		return "-"
 	}
@@ -168,14 +167,14 @@ func decodeStrict(data []byte, v any) error {
 
 // limitsFile reads a file of one scope's limits: {"limits": [...]} in the API's spelling, or
 // the bare list.
-func limitsFile(path string) ([]limiter.Limit, error) {
+func limitsFile(path string) ([]wire.Limit, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, badInput("%v", err)
 	}
-	var body httpapi.LimitsBody
+	var body wire.LimitsBody
 	if err := decodeStrict(data, &body); err != nil {
-		var list []httpapi.Limit
+		var list []wire.LimitJSON
 		if lerr := decodeStrict(data, &list); lerr != nil {
 			return nil, badInput("%s: %v", path, err)
 		}
@@ -188,15 +187,15 @@ func limitsFile(path string) ([]limiter.Limit, error) {
 	return ls, nil
 }
 
-func limitsTable(w *tabwriter.Writer, sc limiter.Scope, ls []limiter.Limit) {
+func limitsTable(w *tabwriter.Writer, sc wire.Scope, ls []wire.Limit) {
 	fmt.Fprintln(w, "SCOPE\tLIMIT\tCAPACITY\tREFILL\tPERIOD")
 	for _, l := range ls {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", scopeName(sc), l.Name, l.Capacity, l.RefillAmount, l.RefillPeriod)
 	}
 }
 
-func limitsJSON(sc limiter.Scope, ls []limiter.Limit) map[string]any {
-	return map[string]any{"scope": scopeName(sc), "limits": httpapi.LimitsFrom(ls)}
+func limitsJSON(sc wire.Scope, ls []wire.Limit) map[string]any {
+	return map[string]any{"scope": scopeName(sc), "limits": wire.LimitsJSON(ls)}
 }
 
 func limitsCommands() *command {
@@ -221,7 +220,7 @@ func limitsCommands() *command {
 			if err != nil {
 				return err
 			}
-			var ls []limiter.Limit
+			var ls []wire.Limit
 			switch {
 			case file != "" && len(specs) > 0:
 				return badInput("give --limit or --file, not both")
@@ -295,12 +294,12 @@ func limitsCommands() *command {
 // every scope it names. A scope given an empty list is to be deleted; scopes it does not name
 // are left alone (the API cannot list every scope).
 type LimitsFile struct {
-	System    []httpapi.Limit                       `json:"system,omitempty"`
-	Resources map[string][]httpapi.Limit            `json:"resources,omitempty"`
-	Entities  map[string]map[string][]httpapi.Limit `json:"entities,omitempty"` // entity -> resource ("_default_": its default) -> limits
+	System    []wire.LimitJSON                       `json:"system,omitempty"`
+	Resources map[string][]wire.LimitJSON            `json:"resources,omitempty"`
+	Entities  map[string]map[string][]wire.LimitJSON `json:"entities,omitempty"` // entity -> resource ("_default_": its default) -> limits
 }
 
-func readLimitsFile(path string) ([]limiter.Scope, map[limiter.Scope][]limiter.Limit, error) {
+func readLimitsFile(path string) ([]wire.Scope, map[wire.Scope][]wire.Limit, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, badInput("%v", err)
@@ -314,31 +313,31 @@ func readLimitsFile(path string) ([]limiter.Scope, map[limiter.Scope][]limiter.L
 	if err := yaml.Unmarshal(data, &raw); err != nil {
 		return nil, nil, badInput("%s: %v", path, err)
 	}
-	want := map[limiter.Scope][]httpapi.Limit{}
+	want := map[wire.Scope][]wire.LimitJSON{}
 	if _, ok := raw["system"]; ok {
-		want[limiter.SystemDefault()] = f.System
+		want[wire.SystemDefault()] = f.System
 	}
 	for r, ls := range f.Resources {
-		want[limiter.ResourceDefault(r)] = ls
+		want[wire.ResourceDefault(r)] = ls
 	}
 	for e, byRes := range f.Entities {
 		for r, ls := range byRes {
-			sc := limiter.EntityResource(e, r)
+			sc := wire.EntityResource(e, r)
 			if r == defaultResource {
-				sc = limiter.EntityDefault(e)
+				sc = wire.EntityDefault(e)
 			}
 			want[sc] = ls
 		}
 	}
-	scopes := make([]limiter.Scope, 0, len(want))
-	out := make(map[limiter.Scope][]limiter.Limit, len(want))
+	scopes := make([]wire.Scope, 0, len(want))
+	out := make(map[wire.Scope][]wire.Limit, len(want))
 	for sc, ls := range want {
 		scopes = append(scopes, sc)
 		if len(ls) == 0 {
 			out[sc] = nil
 			continue
 		}
-		lim, err := httpapi.LimitsBody{Limits: ls}.Limiter()
+		lim, err := wire.LimitsBody{Limits: ls}.Limiter()
 		if err != nil {
 			return nil, nil, badInput("%s: %s: %v", path, scopeName(sc), err)
 		}
@@ -350,21 +349,21 @@ func readLimitsFile(path string) ([]limiter.Scope, map[limiter.Scope][]limiter.L
 
 // change is one line of a plan.
 type change struct {
-	Scope  string          `json:"scope"`
-	Action string          `json:"action"` // create, update, delete, unchanged
-	Before []httpapi.Limit `json:"before,omitempty"`
-	After  []httpapi.Limit `json:"after,omitempty"`
-	scope  limiter.Scope
-	want   []limiter.Limit
-	have   []limiter.Limit
+	Scope  string           `json:"scope"`
+	Action string           `json:"action"` // create, update, delete, unchanged
+	Before []wire.LimitJSON `json:"before,omitempty"`
+	After  []wire.LimitJSON `json:"after,omitempty"`
+	scope  wire.Scope
+	want   []wire.Limit
+	have   []wire.Limit
 }
 
 // plan compares the file's scopes with what is stored.
-func plan(ctx context.Context, c *client.Client, scopes []limiter.Scope, want map[limiter.Scope][]limiter.Limit) ([]change, error) {
+func plan(ctx context.Context, c *client.Client, scopes []wire.Scope, want map[wire.Scope][]wire.Limit) ([]change, error) {
 	out := make([]change, 0, len(scopes))
 	for _, sc := range scopes {
 		have, err := c.GetLimits(ctx, sc)
-		if errors.Is(err, limiter.ErrLimitsNotFound) {
+		if errors.Is(err, wire.ErrLimitsNotFound) {
 			have, err = nil, nil
 		}
 		if err != nil {
@@ -384,10 +383,10 @@ func plan(ctx context.Context, c *client.Client, scopes []limiter.Scope, want ma
 			ch.Action = "update"
 		}
 		if have != nil {
-			ch.Before = httpapi.LimitsFrom(have)
+			ch.Before = wire.LimitsJSON(have)
 		}
 		if want[sc] != nil {
-			ch.After = httpapi.LimitsFrom(want[sc])
+			ch.After = wire.LimitsJSON(want[sc])
 		}
 		out = append(out, ch)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
-	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // stackInfo is what status shows of a CloudFormation stack.
@@ -30,7 +30,7 @@ func (a *app) describeStack(ctx context.Context, name string) (*stackInfo, error
 	}
 	out, err := cloudformation.NewFromConfig(cfg).DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(name)})
 	if err != nil {
-		return nil, &limiter.UnavailableError{Op: "describe stack " + name, Err: err}
+		return nil, &wire.UnavailableError{Op: "describe stack " + name, Err: err}
 	}
 	if len(out.Stacks) == 0 {
 		return nil, fmt.Errorf("stack %s: %w", name, errStackNotFound)
@@ -72,8 +72,8 @@ func statusCommand() *command {
 				return err
 			}
 			start := time.Now()
-			_, perr := c.GetLimits(ctx, limiter.SystemDefault())
-			if errors.Is(perr, limiter.ErrLimitsNotFound) {
+			_, perr := c.GetLimits(ctx, wire.SystemDefault())
+			if errors.Is(perr, wire.ErrLimitsNotFound) {
 				perr = nil // answered: nothing stored is an answer
 			}
 			api["endpoint"] = ep

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/zeroae/zae-limiter-go/shared/httpapi"
-	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // tryFlags are the flags of available and acquire: which bucket, with which limits.
@@ -28,14 +27,14 @@ func (t *tryFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&t.stored, "stored", false, "use the stored limits (entity+resource, entity, resource, system default)")
 }
 
-func (t *tryFlags) limits() ([]limiter.Limit, error) {
+func (t *tryFlags) limits() ([]wire.Limit, error) {
 	if t.entity == "" || t.resource == "" {
 		return nil, badInput("--entity and --resource are required")
 	}
 	if len(t.specs) == 0 && !t.stored {
 		return nil, badInput("give the limits with --limit, or --stored")
 	}
-	var ls []limiter.Limit
+	var ls []wire.Limit
 	for _, s := range t.specs {
 		l, err := parseLimit(s)
 		if err != nil {
@@ -59,7 +58,7 @@ func availableCommand() *command {
 			if err != nil {
 				return err
 			}
-			av, err := c.Available(ctx, limiter.AvailableRequest{EntityID: t.entity, Resource: t.resource, Limits: ls, UseStoredLimits: t.stored})
+			av, err := c.Available(ctx, wire.AvailableRequest{EntityID: t.entity, Resource: t.resource, Limits: ls, UseStoredLimits: t.stored})
 			if err != nil {
 				return err
 			}
@@ -112,16 +111,16 @@ func acquireCommand() *command {
 			if err != nil {
 				return err
 			}
-			statuses, err := c.Consume(ctx, limiter.AcquireRequest{EntityID: t.entity, Resource: t.resource, Limits: ls,
+			statuses, err := c.Consume(ctx, wire.AcquireRequest{EntityID: t.entity, Resource: t.resource, Limits: ls,
 				UseStoredLimits: t.stored, Consume: amounts})
 			granted := err == nil
-			var rle *limiter.RateLimitExceededError
+			var rle *wire.RateLimitExceededError
 			if errors.As(err, &rle) {
 				statuses = rle.Statuses
 			} else if err != nil {
 				return err
 			}
-			body := map[string]any{"granted": granted, "statuses": httpapi.StatusesFrom(statuses)}
+			body := map[string]any{"granted": granted, "statuses": wire.StatusesJSON(statuses)}
 			if rle != nil {
 				body["retry_after_ms"] = rle.RetryAfter.Milliseconds()
 			}

@@ -47,3 +47,22 @@ func Forbidden(deps, forbidden []string) []string {
 	}
 	return bad
 }
+
+// ServerSide returns the import paths an API client must not compile in: the limiter, its
+// storage and arithmetic, the functions and their HTTP layer, and the DynamoDB and Lambda
+// runtime SDKs. Package client and the zl command need only shared/wire of these.
+func ServerSide() []string {
+	const mod = "github.com/zeroae/zae-limiter-go/"
+	return []string{
+		mod + "shared/limiter",
+		mod + "shared/storage",
+		mod + "shared/httpapi",
+		mod + "shared/metrics",
+		mod + "shared/tokenbucket",
+		mod + "shared/usage",
+		mod + "functions",
+		"github.com/aws/aws-sdk-go-v2/service/dynamodb",
+		"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams",
+		"github.com/aws/aws-lambda-go",
+	}
+}

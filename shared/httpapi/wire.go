@@ -62,13 +62,7 @@ type LimitStatus = limiter.StatusJSON
 func StatusFrom(s limiter.LimitStatus) LimitStatus { return s.JSON() }
 
 // StatusesFrom returns the JSON form of every status (an empty list, never null).
-func StatusesFrom(ss []limiter.LimitStatus) []LimitStatus {
-	out := make([]LimitStatus, 0, len(ss))
-	for _, s := range ss {
-		out = append(out, StatusFrom(s))
-	}
-	return out
-}
+func StatusesFrom(ss []limiter.LimitStatus) []LimitStatus { return wire.StatusesJSON(ss) }
 
 // Lease states of LeaseResponse.State: the words the table stores too.
 const (
@@ -80,12 +74,5 @@ const (
 // NewAvailableRequest returns the JSON form of a library request (r.JSON()).
 func NewAvailableRequest(r limiter.AvailableRequest) AvailableRequest { return r.JSON() }
 
-// EntityFrom returns the JSON form of e.
-func EntityFrom(e *limiter.Entity) Entity {
-	md := e.Metadata
-	if md == nil {
-		md = map[string]string{}
-	}
-	return Entity{ID: e.ID, Name: e.Name, ParentID: e.ParentID, Cascade: e.Cascade, Metadata: md,
-		CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC()}
-}
+// EntityFrom returns the JSON form of e (e.JSON()).
+func EntityFrom(e *limiter.Entity) Entity { return e.JSON() }

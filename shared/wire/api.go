@@ -287,6 +287,16 @@ type EntityJSON struct {
 	UpdatedAt time.Time         `json:"updated_at"`
 }
 
+// JSON returns the JSON form of e: times in UTC, and an empty Metadata map for none.
+func (e Entity) JSON() EntityJSON {
+	md := e.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	return EntityJSON{ID: e.ID, Name: e.Name, ParentID: e.ParentID, Cascade: e.Cascade, Metadata: md,
+		CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC()}
+}
+
 // ChildrenResponse is the 200 body of GET /v1/entities/{entity_id}/children.
 type ChildrenResponse struct {
 	Children []EntityJSON `json:"children"`

@@ -105,6 +105,15 @@ func (s LimitStatus) JSON() StatusJSON {
 	}
 }
 
+// StatusesJSON returns the JSON form of every status (an empty list, never null).
+func StatusesJSON(ss []LimitStatus) []StatusJSON {
+	out := make([]StatusJSON, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, s.JSON())
+	}
+	return out
+}
+
 // MarshalJSON encodes the status with snake_case names and the retry in seconds.
 func (s LimitStatus) MarshalJSON() ([]byte, error) { return json.Marshal(s.JSON()) }
 
