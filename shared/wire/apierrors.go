@@ -9,7 +9,7 @@ import (
 // Error codes: the "error" member of every error body.
 const (
 	CodeInvalidRequest     = "invalid_request"     // 400: bad JSON, fields or ids
-	CodePayloadTooLarge    = "payload_too_large"   // 413: body over MaxBodyBytes
+	CodePayloadTooLarge    = "payload_too_large"   // 413: body over httpapi.MaxBodyBytes
 	CodeNotFound           = "not_found"           // 404: no such route
 	CodeMethodNotAllowed   = "method_not_allowed"  // 405: route exists, method does not
 	CodeRateLimitExceeded  = "rate_limit_exceeded" // 429: the body of RateLimitExceededError
