@@ -537,6 +537,11 @@ func (c *chargeRun) try(ctx context.Context, attempt int) (answer []LimitStatus,
 	if err != nil {
 		return nil, true, err
 	}
+	if touch && len(writes) == 1 && !knowsLanes(c.preds[idx[0]], now) {
+		// Learn the item's lanes from this write's answer, so that later writes prune the stale
+		// ones (see lanesKnownFor).
+		writes[0].ReturnAll = true
+	}
 	opts := storage.WriteOptions{}
 	if c.extras != nil {
 		if opts.Extra, err = c.extras(now); err != nil {
@@ -563,6 +568,9 @@ func (c *chargeRun) readStale(ctx context.Context, stale int, now int64) ([]Limi
 	b, err := c.l.table.GetBucket(ctx, c.levels[stale].entityID, c.resource)
 	if err != nil {
 		return nil, true, &UnavailableError{Op: "charge", Err: err, Uncertain: c.uncertain}
+	}
+	if b != nil {
+		b.LanesAt = now
 	}
 	c.preds[stale], c.fresh[stale] = b, true
 	if c.uncertain && b.Lanes[c.lane] == c.wid {
@@ -600,7 +608,7 @@ func (c *chargeRun) withLease(writes []storage.BucketWrite, idx []int, now int64
 	}
 	for j := range writes {
 		writes[j].Lane, writes[j].WriteID = c.lane, c.wid
-		if p := c.preds[idx[j]]; p != nil && c.fresh[idx[j]] {
+		if p := c.preds[idx[j]]; p != nil && (c.fresh[idx[j]] || knowsLanes(p, now)) {
 			writes[j].Prune = staleLanes(p, c.lane, now)
 		}
 	}
@@ -614,11 +622,13 @@ func (c *chargeRun) written(writes []storage.BucketWrite, idx []int, images []*s
 		i := idx[j]
 		switch {
 		case j < len(images) && images[j] != nil && images[j].Partial:
-			read[i], c.preds[i] = images[j], mergeWritten(c.preds[i], images[j])
+			read[i], c.preds[i] = images[j], withLanes(mergeWritten(c.preds[i], images[j]), c.preds[i], w)
 		case j < len(images) && images[j] != nil:
+			// The whole item (a resend found applied, or a write that asked for it).
+			images[j].LanesAt, images[j].LeasesAt = now, now
 			read[i], c.preds[i] = images[j], images[j]
 		default:
-			c.preds[i] = applyWrite(c.preds[i], w)
+			c.preds[i] = withLanes(applyWrite(c.preds[i], w), c.preds[i], w)
 		}
 		c.preds[i] = withLease(c.preds[i], w.Lease)
 		c.l.buckets.put(bucketID{c.levels[i].entityID, c.resource}, c.preds[i])
@@ -642,7 +652,7 @@ func (c *chargeRun) failed(ctx context.Context, err error, op *storage.LeaseOp, 
 			if cur == nil {
 				cur = &storage.Bucket{EntityID: c.levels[i].entityID, Resource: c.resource, Limits: map[string]storage.LimitState{}}
 			}
-			cur.LeasesAt = now
+			cur.LeasesAt, cur.LanesAt = now, now
 			c.preds[i], c.fresh[i] = cur, true
 			c.l.buckets.put(bucketID{c.levels[i].entityID, c.resource}, cur)
 			if op != nil && !op.Holds(f.Current, now) {
