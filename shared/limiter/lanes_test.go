@@ -98,3 +98,43 @@ func TestPruneOfALaneWrittenAgainFails(t *testing.T) {
 		t.Errorf("consumed %s millitokens, want 4000", consumed)
 	}
 }
+
+// TestStaleLanesOfACascadeParentArePruned: a cascade writes the child and the parent in one
+// transaction, whose answer carries no item. A Limiter that has not read a stored bucket's
+// lanes lately reads it before such a write (once per lanesKnownFor), so the parent, written by
+// every instance of every child, does not keep every lane that ever wrote it.
+func TestStaleLanesOfACascadeParentArePruned(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: "proj"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: "key", ParentID: "proj", Cascade: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Always full: every take re-sets the bucket and no write fails a condition.
+	req := limiter.AcquireRequest{EntityID: "key", Resource: "gpt", Limits: []limiter.Limit{limiter.PerMinute("rpm", limiter.MaxTokens)},
+		Consume: map[string]int64{"rpm": 1}}
+	for range 20 {
+		mustAcquire(t, e.newLimiter(), req)
+	}
+	if lanes, _ := bucketLanes(t, e, "proj", "gpt", "rpm"); len(lanes) != 20 {
+		t.Fatalf("after 20 instances wrote once: %d lanes in the parent, want 20", len(lanes))
+	}
+	e.clock.Advance(11 * time.Minute)
+	fresh := e.newLimiter()
+	for range 7 { // the second acquire reads both buckets; it and the next four prune 4 each
+		mustAcquire(t, fresh, req)
+	}
+	lanes, consumed := bucketLanes(t, e, "proj", "gpt", "rpm")
+	if len(lanes) != 1 {
+		t.Errorf("parent after 7 cascades of a new instance: %d lanes %v, want only its own", len(lanes), lanes)
+	}
+	if consumed != "27000" {
+		t.Errorf("parent consumed %s millitokens, want 27000", consumed)
+	}
+	e.meter.Reset()
+	mustAcquire(t, fresh, req)
+	if u := e.meter.Total(); u.Requests != 1 || u.TableRCU != 0 {
+		t.Errorf("a cascade of an instance that knows the lanes: %+v, want 1 request, no read", u)
+	}
+}

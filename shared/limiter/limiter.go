@@ -526,6 +526,15 @@ func (c *chargeRun) try(ctx context.Context, attempt int) (answer []LimitStatus,
 	// A single UpdateItem returns what it wrote: limits not charged are written too (an ADD of
 	// 0), so that their statuses are read, not guessed. A transaction returns nothing.
 	touch := len(c.levels) == 1 && c.extras == nil
+	if !touch {
+		// A transaction returns nothing: a stored bucket whose lanes this Limiter has not read
+		// lately is read first (once per lanesKnownFor), so that its stale lanes are pruned.
+		for i, p := range c.preds {
+			if p != nil && !c.fresh[i] && !knowsLanes(p, now) {
+				return c.readStale(ctx, i, now)
+			}
+		}
+	}
 	writes, idx, stale, denied := buildWrites(c.resource, c.levels, c.preds, c.fresh, c.checked, touch, now)
 	if stale >= 0 {
 		return c.readStale(ctx, stale, now)
