@@ -26,7 +26,7 @@ var ErrLeaseNotFound = errors.New("lease not found or expired")
 // changes it (LLM token reconciliation), Commit keeps it, Rollback puts all of it back.
 //
 // A lease lives in memory, or, when acquired with a LeaseTTL, in the table too (in its bucket
-// item when it charged one bucket and has no request id, see MaxInlineLeases; otherwise in an
+// item when it charged one bucket and there was room, see MaxInlineLeases; otherwise in an
 // item of its own): then any process can resume it with Limiter.Lease, and its state (open,
 // committed, rolled back) and
 // the amounts it holds are kept by DynamoDB's conditions, so a commit in one process and a
@@ -44,6 +44,7 @@ type Lease struct {
 	// inline is true for a stored lease kept in its bucket item (see storage.LeaseOp), under key.
 	inline bool
 	key    string
+	secret string // a request-bound in-item lease's secret (storage.InlineLease.Secret)
 	// guessed is true while an in-item lease's amounts are those its id carries, not yet
 	// confirmed by a write or a read of its item.
 	guessed bool
@@ -60,10 +61,11 @@ type Lease struct {
 	pendingAmounts map[string]int64
 }
 
-// ID returns the lease's id: 32 random hex digits; for a stored lease acquired with a request
-// id, 64 hex digits naming the request, '-', and 32 random hex digits; for a stored lease kept
-// in its bucket item (one level, no request id), "b." and base64url of what settling it needs
-// (its 128-bit random key included). None can be guessed.
+// ID returns the lease's id: 32 random hex digits; for a stored lease kept in its bucket item
+// (one level), "b." and base64url of what settling it needs (its 128-bit random key, or, with
+// a request id, the key derived from the request and a 128-bit random secret); for another
+// stored lease acquired with a request id, 64 hex digits naming the request, '-', and 32 random
+// hex digits. None can be guessed.
 func (s *Lease) ID() string { return s.id }
 
 // EntityID returns the entity the lease charged.
@@ -178,6 +180,11 @@ func (s *Lease) adjustTry(ctx context.Context, key string, amounts map[string]in
 	nonzero := false
 	for _, n := range amounts {
 		nonzero = nonzero || n != 0
+	}
+	if !s.degraded && !nonzero && s.guessed {
+		// Nothing to write, but what the lease holds is asked for (the API answers it): the
+		// amounts of a lease resumed from its id are a guess, so read them (one read).
+		return false, s.readEntry(ctx)
 	}
 	if s.degraded || !nonzero || (key != "" && s.keys[key]) {
 		return false, nil
@@ -315,7 +322,7 @@ func (s *Lease) writes(u storage.LeaseUpdate) (func(int64) ([]storage.Extra, err
 	case !s.stored:
 		return nil, nil
 	case s.inline:
-		op := &storage.LeaseOp{Key: s.key, To: u.To, Expect: map[string]int64{}}
+		op := &storage.LeaseOp{Key: s.key, Secret: s.secret, To: u.To, Expect: map[string]int64{}}
 		if u.Key != "" {
 			op.KeyHash = storage.InlineKeyHash(u.Key)
 		}
@@ -345,7 +352,7 @@ func (s *Lease) readEntry(ctx context.Context) error {
 		return &UnavailableError{Op: "get lease", Err: err}
 	}
 	var ve *ValidationError
-	if err := s.leaseConflict(&storage.LeaseEntryError{Key: s.key, Current: b}); err != nil && !errors.As(err, &ve) {
+	if err := s.leaseConflict(&storage.LeaseEntryError{Key: s.key, Secret: s.secret, Current: b}); err != nil && !errors.As(err, &ve) {
 		return err // committed, rolled back, gone or expired
 	}
 	return s.closedErr()
@@ -431,7 +438,7 @@ func (s *Lease) commit(ctx context.Context) error {
 // process committed it.
 func (s *Lease) commitInline(ctx context.Context) error {
 	none := []level{{entityID: s.levels[0].entityID, limits: s.levels[0].limits, amounts: map[string]int64{}}}
-	op := &storage.LeaseOp{Key: s.key, To: storage.LeaseCommitted}
+	op := &storage.LeaseOp{Key: s.key, Secret: s.secret, To: storage.LeaseCommitted}
 	_, err := s.l.charge(ctx, chargeRequest{resource: s.resource, levels: none, inline: func(int64, *storage.Bucket) *storage.LeaseOp { return op }})
 	if lerr := s.leaseConflict(err); lerr != nil {
 		if errors.Is(lerr, ErrLeaseCommitted) {
@@ -679,7 +686,7 @@ func (l *Limiter) inlineLease(id string) (*Lease, error) {
 	if p.ExpiresAt <= l.nowMs() {
 		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
 	}
-	return &Lease{l: l, id: id, entityID: p.EntityID, resource: p.Resource, stored: true, inline: true, key: p.Key, guessed: true,
+	return &Lease{l: l, id: id, entityID: p.EntityID, resource: p.Resource, stored: true, inline: true, key: p.Key, secret: p.Secret, guessed: true,
 		expiresAt: time.UnixMilli(p.ExpiresAt).UTC(),
 		levels:    []level{{entityID: p.EntityID, limits: limits, amounts: p.Amounts}}}, nil
 }

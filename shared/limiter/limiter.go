@@ -3,6 +3,7 @@ package limiter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"time"
@@ -154,14 +155,16 @@ type AcquireRequest struct {
 	FailureMode     FailureMode
 	// LeaseTTL, when positive, stores the lease in the table so that any process can resume it
 	// by id with Limiter.Lease until it expires. At most MaxLeaseTTL. A lease of one bucket
-	// without a RequestID lives in the bucket item, written by the same UpdateItem as the
-	// consumption (and each later change of it likewise); with a RequestID, cascade, or a bucket
-	// holding MaxInlineLeases already, it is an item of its own written in the same
-	// transaction as the consumption (one more item per write).
+	// lives in the bucket item, written by the same UpdateItem as the consumption (and each
+	// later change of it likewise); with cascade, a bucket holding MaxInlineLeases already, or
+	// (with a RequestID) a bucket that sent a request-bound lease to a lease item which has not
+	// expired, it is an item of its own written in the same transaction as the consumption
+	// (one more item per write).
 	LeaseTTL time.Duration
 	// RequestID makes a retried acquire idempotent: an acquire with the same principal, entity,
-	// resource and request id returns the lease of the first and consumes nothing. It needs
-	// LeaseTTL.
+	// resource and request id returns the lease of the first and consumes nothing, until that
+	// lease expires (a lease in its bucket item: or until storage.TombstoneMs after it was
+	// settled or rolled back; then ErrLeaseNotFound or a new acquire). It needs LeaseTTL.
 	RequestID string
 	// Principal is the identity of the caller (such as the IAM principal's ARN behind an API),
 	// "" when there is only one. Request ids are scoped to it: the same request id from another
@@ -315,19 +318,33 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 		}
 	}
 	var statuses []LimitStatus
-	if req.LeaseTTL > 0 && req.RequestID == "" && len(levels) == 1 {
-		// One bucket, no request id: the lease lives in the bucket item (one UpdateItem, and
-		// one to settle it), unless the item holds as many as it may.
-		statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels[0], lease)})
-		if errors.Is(err, errInlineFull) || isFull(err) {
+	if req.LeaseTTL > 0 && len(levels) == 1 {
+		// One bucket: the lease lives in the bucket item (one UpdateItem, and one to settle
+		// it), unless the item holds as many as it may, or, for a request id, a request-bound
+		// lease of the item went to a lease item and has not expired (so that a retried
+		// acquire never lands on both paths: see docs/design.md, In-item leases).
+		for range 2 {
 			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels[0], lease)})
+			if !errors.Is(err, errInlineFull) && !isFull(err) || isReplay(req, err) {
+				break
+			}
 		}
-		if errors.Is(err, errInlineFull) || isFull(err) {
-			lease.inline, lease.id = false, storage.NewLeaseID(req.Principal, req.EntityID, req.Resource, req.RequestID)
-			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras})
+		if errors.Is(err, errInlineFull) || isFull(err) && !isReplay(req, err) {
+			lease.inline, lease.key, lease.secret = false, "", ""
+			lease.id = storage.NewLeaseID(req.Principal, req.EntityID, req.Resource, req.RequestID)
+			cr := chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras}
+			if req.RequestID != "" {
+				cr.inline = forwardAcquire(req)
+			}
+			statuses, err = l.charge(ctx, cr)
 		}
 	} else {
 		statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras})
+	}
+	if isReplay(req, err) {
+		// The request id's lease is in the bucket item: this is a retry of an acquire that was
+		// written (in the item, by an earlier try).
+		return l.replayInline(req, levels[0], err)
 	}
 	var xe *storage.ExtraConditionError
 	if errors.As(err, &xe) && req.RequestID != "" && xe.Lease != nil {
@@ -343,6 +360,50 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 	}
 	lease.levels = levels
 	lease.statuses = statuses
+	return lease, nil
+}
+
+// isReplay reports whether err is the failed write of a request-bound acquire that found the
+// request's lease in its bucket item.
+func isReplay(req AcquireRequest, err error) bool {
+	var le *storage.LeaseEntryError
+	if req.RequestID == "" || !errors.As(err, &le) {
+		return false
+	}
+	_, ok := le.Replayed()
+	return ok
+}
+
+// replayInline returns the in-item lease of a request id that the failed write of a repeated
+// acquire found (isReplay), with the statuses of the item that write returned: no read. Its
+// id is the first answer's as long as the lease was not adjusted, settled or its limits
+// changed since; whatever it is, it names the same lease (key and secret). A lease expired
+// (or settled more than storage.TombstoneMs ago) is not found, as on the lease-item path.
+func (l *Limiter) replayInline(req AcquireRequest, lv level, err error) (*Lease, error) {
+	var le *storage.LeaseEntryError
+	errors.As(err, &le)
+	e, _ := le.Replayed()
+	now := l.nowMs()
+	if e.ExpiresAt <= now {
+		return nil, fmt.Errorf("%w: the lease of request %s", ErrLeaseNotFound, req.RequestID)
+	}
+	held := level{entityID: lv.entityID, limits: lv.limits, amounts: map[string]int64{}, acquires: 1}
+	for name, x := range e.Amounts {
+		if x != 0 {
+			held.amounts[name] = x
+		}
+	}
+	lease := &Lease{l: l, entityID: req.EntityID, resource: req.Resource, stored: true, inline: true, key: le.Key, secret: e.Secret,
+		expiresAt: time.UnixMilli(e.ExpiresAt).UTC(), levels: []level{held}}
+	lease.id = storage.FormatInlineLeaseID(storage.InlineLeaseID{EntityID: req.EntityID, Resource: req.Resource, Key: le.Key,
+		ExpiresAt: e.ExpiresAt, Limits: toConfigs(lv.limits), Amounts: e.Amounts, Secret: e.Secret})
+	switch e.State {
+	case storage.LeaseCommitted:
+		lease.state = leaseCommitted
+	case storage.LeaseRolledBack:
+		lease.state = leaseRolledBack
+	}
+	lease.statuses = statuses(req.Resource, lease.levels, []*storage.Bucket{le.Current}, now, nil)
 	return lease, nil
 }
 
@@ -638,7 +699,7 @@ func (c *chargeRun) failed(ctx context.Context, err error, op *storage.LeaseOp, 
 			c.preds[i], c.fresh[i] = cur, true
 			c.l.buckets.put(bucketID{c.levels[i].entityID, c.resource}, cur)
 			if op != nil && !op.Holds(f.Current, now) {
-				return &storage.LeaseEntryError{Key: op.Key, Current: f.Current}
+				return &storage.LeaseEntryError{Key: op.Key, Secret: op.Secret, Current: f.Current}
 			}
 		}
 		// The lane's id in a current item is not this call's: no earlier try was applied.
@@ -694,15 +755,27 @@ const MaxInlineLeases = 6
 // inlineAcquire returns the in-item lease an acquire of lv records (see charge), and sets the
 // lease's id and expiry to it. An expired entry the predicted bucket shows is removed in the
 // same write; with the item full of live ones it returns nil.
+//
+// With a request id the lease's key is the request's (storage.RequestKey), so a retried acquire
+// targets the same entry and finds it (isReplay); it gets a random secret, which its id
+// carries. A request-bound lease is not recorded while the predicted bucket shows a
+// request-bound lease of the item forwarded to a lease item and not yet expired (the write's
+// condition checks it too).
 func (l *Limiter) inlineAcquire(req AcquireRequest, lv level, lease *Lease) func(int64, *storage.Bucket) *storage.LeaseOp {
-	key := storage.NewInlineKey()
+	key, secret := storage.NewInlineKey(), ""
+	if req.RequestID != "" {
+		key, secret = storage.RequestKey(req.Principal, req.EntityID, req.Resource, req.RequestID), storage.NewInlineKey()
+	}
 	var expires int64 // fixed at the first try: a resend must record what the id says
 	return func(now int64, pred *storage.Bucket) *storage.LeaseOp {
 		if expires == 0 {
 			expires = now + req.LeaseTTL.Milliseconds()
 		}
-		op := &storage.LeaseOp{Key: key, Create: true, Max: MaxInlineLeases, ExpiresAt: expires,
+		op := &storage.LeaseOp{Key: key, Create: true, Max: MaxInlineLeases, ExpiresAt: expires, Secret: secret, Request: req.RequestID != "",
 			Amounts: make(map[string]int64, len(lv.limits))}
+		if op.Request && pred != nil && pred.Forwarded >= now {
+			return nil // AttrForwarded only grows: the item's is at least this
+		}
 		for _, lim := range lv.limits {
 			op.Amounts[lim.Name] = lv.amounts[lim.Name]
 		}
@@ -722,10 +795,27 @@ func (l *Limiter) inlineAcquire(req AcquireRequest, lv level, lease *Lease) func
 				return nil
 			}
 		}
-		lease.inline, lease.key = true, key
+		lease.inline, lease.key, lease.secret = true, key, secret
 		lease.expiresAt = time.UnixMilli(op.ExpiresAt).UTC()
 		lease.id = storage.FormatInlineLeaseID(storage.InlineLeaseID{EntityID: req.EntityID, Resource: req.Resource, Key: key,
-			ExpiresAt: op.ExpiresAt, Limits: toConfigs(lv.limits), Amounts: op.Amounts})
+			ExpiresAt: op.ExpiresAt, Limits: toConfigs(lv.limits), Amounts: op.Amounts, Secret: secret})
+		return op
+	}
+}
+
+// forwardAcquire returns the bucket's part of a request-bound acquire whose lease goes to a
+// lease item (the item is full, or forwarded one before): on the condition that the item holds
+// no lease of the request (an earlier try recorded there is found: isReplay), raising the
+// item's storage.AttrForwarded to the lease's expiry, so that no later try of the request
+// creates its lease in the item while this one lives.
+func forwardAcquire(req AcquireRequest) func(int64, *storage.Bucket) *storage.LeaseOp {
+	key := storage.RequestKey(req.Principal, req.EntityID, req.Resource, req.RequestID)
+	return func(now int64, pred *storage.Bucket) *storage.LeaseOp {
+		op := &storage.LeaseOp{Key: key, Forward: true}
+		// The lease item's expiry (acquire's extras, from the same now).
+		if until := time.UnixMilli(now).Add(req.LeaseTTL).UnixMilli(); pred == nil || pred.Forwarded < until {
+			op.ForwardUntil = until
+		}
 		return op
 	}
 }
@@ -738,6 +828,11 @@ func isFull(err error) bool {
 
 // withLease returns the predicted bucket b after op was written.
 func withLease(b *storage.Bucket, op *storage.LeaseOp) *storage.Bucket {
+	if b != nil && op != nil && op.Forward {
+		out := *b
+		out.Forwarded = max(out.Forwarded, op.ForwardUntil)
+		return &out
+	}
 	if b == nil || b.Leases == nil || op == nil {
 		return b // unknown entries stay unknown
 	}
@@ -750,7 +845,7 @@ func withLease(b *storage.Bucket, op *storage.LeaseOp) *storage.Bucket {
 	}
 	switch e, ok := out.Leases[op.Key]; {
 	case op.Create:
-		out.Leases[op.Key] = storage.InlineLease{State: storage.LeaseOpen, ExpiresAt: op.ExpiresAt, Amounts: op.Amounts}
+		out.Leases[op.Key] = storage.InlineLease{State: storage.LeaseOpen, ExpiresAt: op.ExpiresAt, Amounts: op.Amounts, Secret: op.Secret}
 	case ok && op.To != "":
 		e.State, e.ExpiresAt = op.To, b.UpdatedAt+storage.TombstoneMs // about when it can go
 		out.Leases[op.Key] = e
@@ -834,7 +929,7 @@ func mergeWritten(pred, got *storage.Bucket) *storage.Bucket {
 		b.Acquires = got.Acquires
 	}
 	if pred != nil {
-		b.Leases, b.LeaseCount, b.LeasesAt = pred.Leases, pred.LeaseCount, pred.LeasesAt
+		b.Leases, b.LeaseCount, b.LeasesAt, b.Forwarded = pred.Leases, pred.LeaseCount, pred.LeasesAt, pred.Forwarded
 	}
 	if got.LeaseCountSet {
 		b.LeaseCount = got.LeaseCount
@@ -973,7 +1068,7 @@ func applyWrite(pred *storage.Bucket, w storage.BucketWrite) *storage.Bucket {
 			b.Limits[k] = v
 		}
 		b.Acquires = pred.Acquires
-		b.Leases, b.LeaseCount, b.LeasesAt = pred.Leases, pred.LeaseCount, pred.LeasesAt
+		b.Leases, b.LeaseCount, b.LeasesAt, b.Forwarded = pred.Leases, pred.LeaseCount, pred.LeasesAt, pred.Forwarded
 	}
 	if w.Lease != nil && w.Lease.Create {
 		b.LeaseCount += 1 - int64(len(w.Lease.Prune))

@@ -90,7 +90,8 @@ func TestRow8StatusesTrueOrEstimated(t *testing.T) {
 	if st[0].Estimated || st[0].Available != 47 {
 		t.Fatalf("in-item stored lease status %+v: want 47 exact (one UpdateItem answers it)", st[0])
 	}
-	stored.RequestID = "req-1" // a lease item of its own: a transaction, which answers nothing
+	fillBucket(t, e, stored)
+	stored.RequestID = "req-1" // a lease item of its own (the bucket is full): a transaction, which answers nothing
 	st = mustAcquire(t, e.lim, stored).Statuses()
 	if !st[0].Estimated || st[0].Available < 46 {
 		t.Fatalf("stored lease status %+v: want an estimate", st[0])

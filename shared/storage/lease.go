@@ -90,12 +90,17 @@ func NewLeaseID(principal, entity, resource, requestID string) string {
 func randomHex() string { return randid.Hex() }
 
 func requestHash(principal, entity, resource, requestID string) string {
+	h := requestHashBytes(principal, entity, resource, requestID)
+	return hex.EncodeToString(h[:])
+}
+
+// requestHashBytes is the SHA-256 of a request: principal, entity, resource and request id.
+func requestHashBytes(principal, entity, resource, requestID string) [sha256.Size]byte {
 	key := entity + "\x00" + resource + "\x00" + requestID
 	if principal != "" {
 		key = "p\x00" + principal + "\x00" + key
 	}
-	h := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(h[:])
+	return sha256.Sum256([]byte(key))
 }
 
 // parseLeaseID returns a lease's key and, for a request-bound lease, the secret its item keeps.
