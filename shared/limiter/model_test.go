@@ -5,6 +5,7 @@ import (
 	"fmt"
 	rat "math/big"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ type model struct {
 	raw      *rat.Rat
 	t        int64
 }
+
+// requestTTL is the lease TTL of TestModel's request-bound leases.
+const requestTTL = 20 * time.Second
 
 func newModel(l limiter.Limit, t0 int64) *model {
 	return &model{capacity: rat.NewRat(l.Capacity, 1), rate: rat.NewRat(l.RefillAmount, l.RefillPeriod.Milliseconds()),
@@ -73,14 +77,17 @@ func floorTokens(r *rat.Rat) int64 {
 // different hosts) through random acquires, adjusts, commits and rollbacks of one bucket, and
 // checks every decision, status, wait and counter against the exact model. With stored leases
 // (in their bucket item while it has room, else lease items), each adjust, commit and rollback
-// is made by a random instance that resumes the lease by id.
+// is made by a random instance that resumes the lease by id. With request ids, a third of the
+// admitted acquires is repeated at once by a random instance (a client's retry), which must
+// answer with the same lease and charge nothing.
 func TestModel(t *testing.T) {
-	for _, stored := range []bool{false, true} {
-		t.Run(fmt.Sprintf("stored=%v", stored), func(t *testing.T) { testModel(t, stored) })
+	for _, mode := range []string{"memory", "stored", "request"} {
+		t.Run(mode, func(t *testing.T) { testModel(t, mode) })
 	}
 }
 
-func testModel(t *testing.T, stored bool) {
+func testModel(t *testing.T, mode string) {
+	stored := mode != "memory"
 	e := newEnv(t)
 	limits := []limiter.Limit{
 		limiter.NewLimit("a", 20, 7, 3*time.Second),
@@ -119,9 +126,18 @@ func testModel(t *testing.T, stored bool) {
 		}
 		leases[i].lease, leases[i].by = l, j
 	}
-	var admitted, refused, adjusted, rolledBack int
+	var admitted, refused, adjusted, rolledBack, inItem int
 	for step := range steps {
 		e.clock.Advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		// An expired lease stands as committed: the model keeps its charge, and it leaves the
+		// walk before any instance's clock reaches its expiry.
+		kept := leases[:0]
+		for _, o := range leases {
+			if !stored || o.lease.ExpiresAt().UnixMilli() > clockOf(len(lims)-1)+1 {
+				kept = append(kept, o)
+			}
+		}
+		leases = kept
 		k := rng.IntN(len(lims))
 		lim, now := lims[k], clockOf(k)
 		switch op := rng.IntN(10); {
@@ -136,6 +152,12 @@ func testModel(t *testing.T, stored bool) {
 			req := limiter.AcquireRequest{EntityID: "m", Resource: "r", Limits: limits, Consume: want}
 			if stored {
 				req.LeaseTTL = limiter.MaxLeaseTTL
+			}
+			if mode == "request" {
+				// Short-lived, so that leases expire during the walk and the bucket keeps
+				// switching between in-item leases and lease items (forwarded ones block
+				// request-bound leases in the item until they expire).
+				req.RequestID, req.LeaseTTL = fmt.Sprintf("req-%d", step), requestTTL
 			}
 			lease, err := lim.Acquire(ctx(), req)
 			var rle *limiter.RateLimitExceededError
@@ -177,7 +199,24 @@ func testModel(t *testing.T, stored bool) {
 						t.Fatalf("step %d: status %s %d (estimated %v), model %s", step, s.Limit.Name, s.Available, s.Estimated, models[s.Limit.Name].level(now).FloatString(3))
 					}
 				}
-				leases = append(leases, open{lease, want, k})
+				by := k
+				if mode == "request" && rng.IntN(3) == 0 {
+					by = rng.IntN(len(lims))
+					again, err := lims[by].Acquire(ctx(), req)
+					if err != nil || again.ID() != lease.ID() {
+						t.Fatalf("step %d: repeated acquire: %v %v, want lease %s", step, again, err, lease.ID())
+					}
+					for name, x := range want {
+						if again.Consumed()[name] != x {
+							t.Fatalf("step %d: repeated acquire holds %v, want %v", step, again.Consumed(), want)
+						}
+					}
+					lease = again
+				}
+				if strings.HasPrefix(lease.ID(), "b.") {
+					inItem++
+				}
+				leases = append(leases, open{lease, want, by})
 			}
 		case op < 7: // adjust, up or down (never below what the lease holds)
 			i := rng.IntN(len(leases))
@@ -232,7 +271,10 @@ func testModel(t *testing.T, stored bool) {
 			}
 		}
 	}
-	t.Logf("%d admitted, %d refused, %d adjusted, %d rolled back", admitted, refused, adjusted, rolledBack)
+	t.Logf("%d admitted (%d in their bucket item), %d refused, %d adjusted, %d rolled back", admitted, inItem, refused, adjusted, rolledBack)
+	if mode == "request" && (inItem < admitted/5 || inItem > admitted*4/5) {
+		t.Fatalf("%d of %d request-bound leases in their bucket item: the walk does not cover both paths", inItem, admitted)
+	}
 	if admitted < steps/10 || refused < steps/10 {
 		t.Fatalf("the random walk does not reach both sides of the limits: %d admitted, %d refused", admitted, refused)
 	}
