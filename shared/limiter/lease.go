@@ -125,7 +125,7 @@ func (s *Lease) closedErr() error {
 		return ErrLeaseRolledBack
 	}
 	if s.stored && !s.l.now().Before(s.expiresAt) {
-		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+		return fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(s.id))
 	}
 	return nil
 }
@@ -134,7 +134,8 @@ func (s *Lease) closedErr() error {
 // give back) at every level the lease charged. It is never refused for lack of tokens: buckets
 // may go negative and recover with time. An adjustment may not give back more than the lease
 // holds (*ValidationError); amounts of zero change nothing, and an adjustment of only zeros
-// writes nothing. One request: an UpdateItem, or a transaction with cascade or a stored lease.
+// writes nothing (on an in-item lease resumed from its id, whose amounts are the id's guess
+// until a write confirms them, it reads what the lease holds: one GetItem). One request: an UpdateItem, or a transaction with cascade or a stored lease.
 // A resend of the write (by the SDK after a lost response) applies once; to retry a failed
 // Adjust call itself, use AdjustOnce.
 func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
@@ -258,7 +259,7 @@ func (s *Lease) adjustTry(ctx context.Context, key string, amounts map[string]in
 			var ve *ValidationError
 			return s.inline && errors.As(lerr, &ve) && s.state == leaseOpen, lerr
 		}
-		return false, fmt.Errorf("adjust lease %s: %w", s.id, err)
+		return false, fmt.Errorf("adjust lease %s: %w", storage.LeaseRef(s.id), err)
 	}
 	if key != "" {
 		if s.keys == nil {
@@ -378,11 +379,11 @@ func (s *Lease) leaseConflict(err error) error {
 		return nil
 	}
 	if !found && err == nil {
-		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+		return fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(s.id))
 	}
 	switch {
 	case err != nil:
-		return fmt.Errorf("lease %s: %w", s.id, err)
+		return fmt.Errorf("lease %s: %w", storage.LeaseRef(s.id), err)
 	case it.State == storage.LeaseCommitted:
 		s.state = leaseCommitted
 		return ErrLeaseCommitted
@@ -390,7 +391,7 @@ func (s *Lease) leaseConflict(err error) error {
 		s.state = leaseRolledBack
 		return ErrLeaseRolledBack
 	case it.ExpiresAt <= s.l.nowMs():
-		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+		return fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(s.id))
 	}
 	s.refresh(it)
 	return invalid("adjust", "the lease's amounts changed concurrently; it now holds %v millitokens", it.Levels[0].Amounts)
@@ -420,12 +421,12 @@ func (s *Lease) commit(ctx context.Context) error {
 		it, err := s.l.table.CommitLease(ctx, s.id, s.l.nowMs())
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+			return fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(s.id))
 		case errors.Is(err, storage.ErrLeaseState) && it.State == storage.LeaseRolledBack:
 			s.state = leaseRolledBack
 			return ErrLeaseRolledBack
 		case errors.Is(err, storage.ErrLeaseState):
-			return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+			return fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(s.id))
 		case err != nil:
 			return &UnavailableError{Op: "commit lease", Err: err}
 		}
@@ -540,10 +541,10 @@ func (s *Lease) Settle(ctx context.Context, final map[string]int64) error {
 		case lerr != nil:
 			err = lerr // amounts refreshed: try again with them
 		default:
-			return fmt.Errorf("settle lease %s: %w", s.id, err)
+			return fmt.Errorf("settle lease %s: %w", storage.LeaseRef(s.id), err)
 		}
 	}
-	return fmt.Errorf("settle lease %s: %w", s.id, err)
+	return fmt.Errorf("settle lease %s: %w", storage.LeaseRef(s.id), err)
 }
 
 // keeps reports whether the lease holds final (whole tokens, limits named) at its first level.
@@ -582,7 +583,7 @@ func (s *Lease) Rollback(ctx context.Context) error {
 		// so that the refund is exactly what the lease holds. A stored lease needs not: the
 		// rollback's condition reads what its item holds.
 		if err := s.adjust(ctx, s.pendingKey, s.pendingAmounts); err != nil {
-			return fmt.Errorf("rollback lease %s: settle the adjustment whose outcome is unknown: %w", s.id, err)
+			return fmt.Errorf("rollback lease %s: settle the adjustment whose outcome is unknown: %w", storage.LeaseRef(s.id), err)
 		}
 	}
 	var err error
@@ -625,7 +626,7 @@ func (s *Lease) Rollback(ctx context.Context) error {
 			err = lerr // amounts refreshed: try again with them
 		}
 	}
-	return fmt.Errorf("rollback lease %s: %w", s.id, err)
+	return fmt.Errorf("rollback lease %s: %w", storage.LeaseRef(s.id), err)
 }
 
 // rollbackAttempts is how many times Rollback tries its transaction before it returns the
@@ -640,13 +641,13 @@ func (l *Limiter) Lease(ctx context.Context, id string) (*Lease, error) {
 	}
 	it, err := l.table.GetLease(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(id))
 	}
 	if err != nil {
 		return nil, &UnavailableError{Op: "get lease", Err: err}
 	}
 	if it.ExpiresAt <= l.nowMs() {
-		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(id))
 	}
 	s := &Lease{l: l, id: id, entityID: it.EntityID, resource: it.Resource, stored: true,
 		expiresAt: time.UnixMilli(it.ExpiresAt).UTC()}
@@ -661,7 +662,7 @@ func (l *Limiter) Lease(ctx context.Context, id string) (*Lease, error) {
 	}
 	s.keys = it.Keys
 	if len(s.levels) == 0 {
-		return nil, fmt.Errorf("%w: %s has no levels", ErrLeaseNotFound, id)
+		return nil, fmt.Errorf("%w: %s has no levels", ErrLeaseNotFound, storage.LeaseRef(id))
 	}
 	return s, nil
 }
@@ -684,7 +685,7 @@ func (l *Limiter) inlineLease(id string) (*Lease, error) {
 		}
 	}
 	if p.ExpiresAt <= l.nowMs() {
-		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(id))
 	}
 	return &Lease{l: l, id: id, entityID: p.EntityID, resource: p.Resource, stored: true, inline: true, key: p.Key, secret: p.Secret, guessed: true,
 		expiresAt: time.UnixMilli(p.ExpiresAt).UTC(),
@@ -702,7 +703,7 @@ func (l *Limiter) Do(ctx context.Context, req AcquireRequest, fn func(context.Co
 	defer func() {
 		if p := recover(); p != nil {
 			if rerr := lease.Rollback(ctx); rerr != nil {
-				l.log.ErrorContext(ctx, "rollback after panic failed", "lease_id", lease.ID(), "error", rerr.Error())
+				l.log.ErrorContext(ctx, "rollback after panic failed", "lease", storage.LeaseRef(lease.ID()), "error", rerr.Error())
 			}
 			panic(p)
 		}
