@@ -1,7 +1,6 @@
 # zae-limiter for Go. `make run` starts the whole stack locally; `make test` runs every test.
 SHELL := /bin/bash
 GO ?= go
-DDB_TEST_PORT ?= 18000
 # DynamoDB Local serves a few hundred writes/s: a fixed count keeps `make bench` to minutes.
 BENCHTIME ?= 200x
 FUNCTIONS := acquire admin aggregator
@@ -45,10 +44,14 @@ fmt-check:
 ## test: every test, against one DynamoDB Local started for the run
 test: deps fmt-check vet test-go test-infra vet-infra
 
+# DDB_TEST_PORT: the port of the run's DynamoDB Local, when given; otherwise the first free one
+# from 18000, so that checkouts testing side by side each get their own.
 test-go:
-	@scripts/ddb-local.sh stop $(DDB_TEST_PORT); scripts/ddb-local.sh start $(DDB_TEST_PORT)
-	@trap 'scripts/ddb-local.sh stop $(DDB_TEST_PORT)' EXIT; \
-	  ZL_DYNAMODB_ENDPOINT=http://127.0.0.1:$(DDB_TEST_PORT) $(GO) test -count=1 ./...
+	@scripts/ddb-local.sh stop $(or $(DDB_TEST_PORT),18000); \
+	  port=$(or $(DDB_TEST_PORT),$$(scripts/ddb-local.sh port 18000)); \
+	  scripts/ddb-local.sh start $$port || exit 1; \
+	  trap "scripts/ddb-local.sh stop $$port" EXIT; \
+	  ZL_DYNAMODB_ENDPOINT=http://127.0.0.1:$$port $(GO) test -count=1 ./...
 
 ## bench: the library's and the aggregator's benchmarks of docs/benchmarks.md (HTTP: make bench-http).
 ## Each DynamoDB benchmark gets a fresh DynamoDB Local of its own (ddbtest starts one), since a

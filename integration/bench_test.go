@@ -12,11 +12,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/client"
+	"github.com/zeroae/zae-limiter-go/internal/ddblocal"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
 	"github.com/zeroae/zae-limiter-go/internal/gateway"
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
@@ -180,27 +180,33 @@ func BenchmarkAcquireLatency(b *testing.B) {
 	b.ReportMetric(p50["http-lease"]-p50["library-lease"], "http-lease-added-p50-µs")
 }
 
-// processCPU is the CPU time this process has used: the client, the gateway, the function
-// and the SDK of a path, but not DynamoDB Local (another process).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // callers is the number of concurrent callers of the throughput benchmark.
 const callers = 8
 
 // BenchmarkAcquireThroughput: 8 concurrent callers, each on its own entity. Each round runs a
 // burst of 8×10 acquires on every path in turn (rotated order) and times it; b.N is the
-// acquires per path. Reported per path: acquires/s, the CPU this process spent per acquire
-// (DynamoDB Local, which shares the two cores, is another process), and each path's throughput
-// as a fraction of the raw UpdateItem's.
+// acquires per path. Reported per path: acquires/s, the CPU spent per acquire by this process
+// (client, gateway, function and SDK) and by DynamoDB Local (server), each path's throughput as
+// a fraction of the raw UpdateItem's, and its cpu-vs-raw: the raw UpdateItem's CPU per acquire
+// (client + server) ÷ the path's, what the throughput ratio tends to on a saturated machine
+// whatever else it runs.
 func BenchmarkAcquireThroughput(b *testing.B) {
 	ps := paths(b)
+	server, err := ddblocal.ServerPID(ddbtest.Endpoint(b))
+	if err != nil {
+		b.Fatalf("finding DynamoDB Local's process to measure its CPU: %v", err)
+	}
+	serverCPU := func() time.Duration {
+		d, err := ddblocal.ProcessCPU(server)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
 	const perCaller = 10
 	busy := make([]time.Duration, len(ps))
 	cpu := make([]time.Duration, len(ps))
+	srv := make([]time.Duration, len(ps))
 	done := make([]int, len(ps))
 	for _, p := range ps {
 		if err := p.op("warm"); err != nil {
@@ -213,7 +219,7 @@ func BenchmarkAcquireThroughput(b *testing.B) {
 			i := (j + round) % len(ps)
 			var wg sync.WaitGroup
 			var failed atomic.Value
-			start, cpu0 := time.Now(), processCPU()
+			start, cpu0, srv0 := time.Now(), ddblocal.SelfCPU(), serverCPU()
 			for c := range callers {
 				wg.Add(1)
 				go func() {
@@ -229,7 +235,8 @@ func BenchmarkAcquireThroughput(b *testing.B) {
 			}
 			wg.Wait()
 			busy[i] += time.Since(start)
-			cpu[i] += processCPU() - cpu0
+			cpu[i] += ddblocal.SelfCPU() - cpu0
+			srv[i] += serverCPU() - srv0
 			done[i] += callers * perCaller
 			if err := failed.Load(); err != nil {
 				b.Fatalf("%s: %v", ps[i].name, err)
@@ -242,8 +249,11 @@ func BenchmarkAcquireThroughput(b *testing.B) {
 		rate[p.name] = float64(done[i]) / busy[i].Seconds()
 		b.ReportMetric(rate[p.name], p.name+"-acquires/s")
 		b.ReportMetric(float64(cpu[i].Microseconds())/float64(done[i]), p.name+"-cpu-µs/op")
+		b.ReportMetric(float64(srv[i].Microseconds())/float64(done[i]), p.name+"-server-cpu-µs/op")
 	}
-	for _, p := range ps[1:] {
+	perOp := func(i int) float64 { return (cpu[i] + srv[i]).Seconds() / float64(done[i]) }
+	for i, p := range ps[1:] {
 		b.ReportMetric(rate[p.name]/rate["raw-updateitem"], p.name+"-vs-raw")
+		b.ReportMetric(perOp(0)/perOp(i+1), p.name+"-cpu-vs-raw")
 	}
 }

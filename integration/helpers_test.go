@@ -22,6 +22,7 @@ import (
 
 	"github.com/zeroae/zae-limiter-go/internal/ddblocal"
 	"github.com/zeroae/zae-limiter-go/internal/ddbtest"
+	"github.com/zeroae/zae-limiter-go/internal/stacktest"
 )
 
 // TestMain runs the tests with a DynamoDB Local (ddbtest) and removes what they built.
@@ -152,28 +153,10 @@ func freePort(t testing.TB) int {
 	return port
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // emulated is one function running under the emulator.
 type emulated struct {
 	url     string // the Invoke endpoint
-	log     *syncBuffer
+	log     *stacktest.Buffer
 	started time.Time
 }
 
@@ -183,7 +166,7 @@ type emulated struct {
 func startFunction(t testing.TB, name, bootstrap, table string) *emulated {
 	t.Helper()
 	api, rapid := freePort(t), freePort(t)
-	e := &emulated{url: fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", api), log: &syncBuffer{}}
+	e := &emulated{url: fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", api), log: &stacktest.Buffer{}}
 	cmd := exec.Command(rie(t), "--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", api),
 		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", rapid), bootstrap)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_FUNCTION_NAME=" + name, "TABLE_NAME=" + table, "LOG_LEVEL=INFO",

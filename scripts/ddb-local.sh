@@ -5,6 +5,7 @@
 #   scripts/ddb-local.sh start PORT      start in the background, wait until ready,
 #                                        write the java pid to .local/ddb-PORT.pid
 #   scripts/ddb-local.sh stop PORT       stop the instance started on PORT
+#   scripts/ddb-local.sh port PORT       print the first port from PORT up that nothing listens on
 #   scripts/ddb-local.sh jar             print the jar path (for Go test helpers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,22 +29,39 @@ install() {
 # in-memory, throwaway database, and browsers are kept out: -cors allows only this origin (by
 # default it allows '*', which lets any web page the developer opens drive it). On a shared or
 # exposed network, firewall the port, or run it elsewhere and set AWS_ENDPOINT_URL_DYNAMODB.
+# in_use PORT: something accepts connections on 127.0.0.1:PORT.
+in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+  local p
+  for p in $(seq "$1" $(($1 + 200))); do
+    if ! in_use "$p"; then echo "$p"; return 0; fi
+  done
+  echo "no free port in $1..$(($1 + 200))" >&2; exit 1
+}
+
 start() {
-  local port=$1 lib
+  local port=$1 lib pid
   install
+  if in_use "$port"; then
+    # Another checkout's `make test` (or anything else): answering its server would mix two
+    # runs' tables, and its end would stop ours.
+    echo "port $port is in use; choose another (e.g. DDB_TEST_PORT=$(free_port "$port"))" >&2; exit 1
+  fi
   lib=$(lib_dir)
   mkdir -p "$ROOT/.local"
   java -Xms64m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Djava.library.path="$lib/DynamoDBLocal_lib" -jar "$lib/DynamoDBLocal.jar" \
     -inMemory -sharedDb -port "$port" -disableTelemetry -cors "http://127.0.0.1:$port" \
     >"$ROOT/.local/ddb-$port.log" 2>&1 &
-  echo $! >"$ROOT/.local/ddb-$port.pid"
+  pid=$!
+  echo "$pid" >"$ROOT/.local/ddb-$port.pid"
   for _ in $(seq 1 150); do
-    # any HTTP answer means the server is listening
-    if curl -s -o /dev/null -X POST "http://127.0.0.1:$port/" 2>/dev/null; then return 0; fi
-    if ! kill -0 "$(cat "$ROOT/.local/ddb-$port.pid")" 2>/dev/null; then
+    if ! kill -0 "$pid" 2>/dev/null; then
       echo "DynamoDB Local exited; log:" >&2; cat "$ROOT/.local/ddb-$port.log" >&2; exit 1
     fi
+    # any HTTP answer means the server is listening
+    if curl -s -o /dev/null -X POST "http://127.0.0.1:$port/" 2>/dev/null; then return 0; fi
     sleep 0.1
   done
   echo "DynamoDB Local did not answer on port $port within 15 s" >&2; exit 1
@@ -60,6 +78,7 @@ case "${1:-}" in
   install) install ;;
   start) start "${2:?port}" ;;
   stop) stop "${2:?port}" ;;
+  port) free_port "${2:?port}" ;;
   jar) install; echo "$(lib_dir)/DynamoDBLocal.jar" ;;
-  *) echo "usage: $0 install|start PORT|stop PORT|jar" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start PORT|stop PORT|port PORT|jar" >&2; exit 2 ;;
 esac

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,24 +22,6 @@ import (
 
 func TestMain(m *testing.M) { ddbtest.Main(m) }
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // result is one run of zl.
 type result struct {
 	out, err string
@@ -50,7 +31,7 @@ type result struct {
 // zlAt runs zl with args against the stack at url (ZL_ENDPOINT) with environment vars.
 func zlAt(t *testing.T, url string, vars map[string]string, args ...string) result {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb stacktest.Buffer
 	getenv := func(k string) string {
 		if v, ok := vars[k]; ok {
 			return v
@@ -360,7 +341,7 @@ func TestProxySigns(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb stacktest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"proxy", "--endpoint", upstream.URL, "--sign", "always", "--listen", "127.0.0.1:0"},

@@ -115,6 +115,7 @@ func customStack(t *testing.T) *fixture {
 		p.LogLevel = "DEBUG"
 		p.LogRetentionDays = 7
 		p.SnapshotRetentionDays = 30
+		p.AuditRetentionDays = 0
 		p.AcquireMemoryMB, p.AdminMemoryMB, p.AggregatorMemoryMB = 512, 1024, 2048
 		p.Tracing = true
 		p.ThrottleRateLimit, p.ThrottleBurstLimit = 50, 100

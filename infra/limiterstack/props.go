@@ -89,6 +89,10 @@ type Props struct {
 	// SnapshotRetentionDays is the aggregator's SNAPSHOT_RETENTION_DAYS: usage snapshots expire
 	// through the table's TTL after that many days (context `snapshotRetentionDays`, default 90).
 	SnapshotRetentionDays int
+	// AuditRetentionDays is the admin function's AUDIT_RETENTION_DAYS: audit records of admin
+	// changes expire through the table's TTL after that many days, 0 keeps them forever
+	// (context `auditRetentionDays`, default 365, at most 36500).
+	AuditRetentionDays int
 
 	// AcquireMemoryMB, AdminMemoryMB and AggregatorMemoryMB are the functions' memory sizes
 	// (contexts `acquireMemoryMB`, `adminMemoryMB`, `aggregatorMemoryMB`, default 256 each).
@@ -148,6 +152,7 @@ func DefaultProps() Props {
 		LogLevel:              "INFO",
 		LogRetentionDays:      30,
 		SnapshotRetentionDays: 90,
+		AuditRetentionDays:    365,
 		AcquireMemoryMB:       256,
 		AdminMemoryMB:         256,
 		AggregatorMemoryMB:    256,
@@ -174,6 +179,7 @@ const (
 	CtxLogLevel              = "logLevel"                   // Props.LogLevel
 	CtxLogRetentionDays      = "logRetentionDays"           // Props.LogRetentionDays
 	CtxSnapshotRetentionDays = "snapshotRetentionDays"      // Props.SnapshotRetentionDays
+	CtxAuditRetentionDays    = "auditRetentionDays"         // Props.AuditRetentionDays
 	CtxAcquireMemoryMB       = "acquireMemoryMB"            // Props.AcquireMemoryMB
 	CtxAdminMemoryMB         = "adminMemoryMB"              // Props.AdminMemoryMB
 	CtxAggregatorMemoryMB    = "aggregatorMemoryMB"         // Props.AggregatorMemoryMB
@@ -254,6 +260,7 @@ func PropsFromContext(node constructs.Node, defaultAssetRoot string) (Props, err
 	str(CtxLogLevel, &p.LogLevel)
 	integer(CtxLogRetentionDays, &p.LogRetentionDays)
 	integer(CtxSnapshotRetentionDays, &p.SnapshotRetentionDays)
+	integer(CtxAuditRetentionDays, &p.AuditRetentionDays)
 	integer(CtxAcquireMemoryMB, &p.AcquireMemoryMB)
 	integer(CtxAdminMemoryMB, &p.AdminMemoryMB)
 	integer(CtxAggregatorMemoryMB, &p.AggregatorMemoryMB)
@@ -409,6 +416,9 @@ func (p *Props) Validate() error {
 	}
 	if p.SnapshotRetentionDays < 1 {
 		return fmt.Errorf("SnapshotRetentionDays %d must be at least 1", p.SnapshotRetentionDays)
+	}
+	if p.AuditRetentionDays < 0 || p.AuditRetentionDays > 36500 {
+		return fmt.Errorf("AuditRetentionDays %d must be between 0 (keep forever) and 36500", p.AuditRetentionDays)
 	}
 	for name, mb := range map[string]int{"AcquireMemoryMB": p.AcquireMemoryMB, "AdminMemoryMB": p.AdminMemoryMB, "AggregatorMemoryMB": p.AggregatorMemoryMB} {
 		if mb < 128 || mb > 10240 {

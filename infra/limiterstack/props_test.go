@@ -26,6 +26,7 @@ func TestDefaultProps(t *testing.T) {
 	equal(t, "LogLevel", p.LogLevel, "INFO")
 	equal(t, "LogRetentionDays", p.LogRetentionDays, 30)
 	equal(t, "SnapshotRetentionDays", p.SnapshotRetentionDays, 90)
+	equal(t, "AuditRetentionDays", p.AuditRetentionDays, 365)
 	equal(t, "memory", []int{p.AcquireMemoryMB, p.AdminMemoryMB, p.AggregatorMemoryMB}, []int{256, 256, 256})
 	equal(t, "timeouts", []time.Duration{p.AcquireTimeout, p.AdminTimeout, p.AggregatorTimeout},
 		[]time.Duration{10 * time.Second, 15 * time.Second, 60 * time.Second})
@@ -48,6 +49,7 @@ func TestPropsFromContext(t *testing.T) {
 		CtxLogLevel:              "DEBUG",
 		CtxLogRetentionDays:      "7",
 		CtxSnapshotRetentionDays: 30,
+		CtxAuditRetentionDays:    "0",
 		CtxAcquireMemoryMB:       512,
 		CtxAdminMemoryMB:         "1024",
 		CtxAggregatorMemoryMB:    2048,
@@ -77,6 +79,7 @@ func TestPropsFromContext(t *testing.T) {
 	want.LogLevel = "DEBUG"
 	want.LogRetentionDays = 7
 	want.SnapshotRetentionDays = 30
+	want.AuditRetentionDays = 0
 	want.AcquireMemoryMB, want.AdminMemoryMB, want.AggregatorMemoryMB = 512, 1024, 2048
 	want.Tracing = true
 	want.ThrottleRateLimit, want.ThrottleBurstLimit = 50, 100
@@ -162,6 +165,7 @@ func TestValidate(t *testing.T) {
 		"missing admin":      {func(p *Props) { p.AssetRoot = partial }, "function admin"},
 		"retention":          {func(p *Props) { p.LogRetentionDays = 10 }, "LogRetentionDays 10"},
 		"snapshot retention": {func(p *Props) { p.SnapshotRetentionDays = 0 }, "SnapshotRetentionDays"},
+		"audit retention":    {func(p *Props) { p.AuditRetentionDays = -1 }, "AuditRetentionDays -1"},
 		"memory":             {func(p *Props) { p.AdminMemoryMB = 64 }, "AdminMemoryMB 64"},
 		"timeout":            {func(p *Props) { p.AggregatorTimeout = 1500 * time.Millisecond }, "AggregatorTimeout"},
 		"API timeout":        {func(p *Props) { p.AcquireTimeout = 45 * time.Second }, "30 s integration timeout"},

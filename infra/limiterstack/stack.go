@@ -207,6 +207,9 @@ func (s *LimiterStack) addFunctions() {
 			// 15 s: admin calls may touch several items (a cascade of deletes or a paged
 			// list), still well under the HTTP API's 30 s integration limit.
 			timeout: p.AdminTimeout,
+			env: map[string]string{
+				"AUDIT_RETENTION_DAYS": fmt.Sprint(p.AuditRetentionDays),
+			},
 		},
 		{
 			name: FunctionAggregator, id: "Aggregator",

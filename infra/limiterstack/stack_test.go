@@ -75,7 +75,7 @@ func TestFunctions(t *testing.T) {
 		env             map[string]any
 	}{
 		FunctionAcquire:    {256, 10, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "ZaeLimiter"}},
-		FunctionAdmin:      {256, 15, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "ZaeLimiter"}},
+		FunctionAdmin:      {256, 15, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "ZaeLimiter", "AUDIT_RETENTION_DAYS": "365"}},
 		FunctionAggregator: {256, 60, map[string]any{"TABLE_NAME": table, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "ZaeLimiter", "SNAPSHOT_RETENTION_DAYS": "90"}},
 	}
 	for _, name := range FunctionNames {
@@ -436,6 +436,8 @@ func TestCustomSettings(t *testing.T) {
 	}
 	vars := f.props(t, f.id(f.stack.Functions[FunctionAggregator]))["Environment"].(map[string]any)["Variables"].(map[string]any)
 	equal(t, "SNAPSHOT_RETENTION_DAYS", vars["SNAPSHOT_RETENTION_DAYS"], "30")
+	vars = f.props(t, f.id(f.stack.Functions[FunctionAdmin]))["Environment"].(map[string]any)["Variables"].(map[string]any)
+	equal(t, "AUDIT_RETENTION_DAYS", vars["AUDIT_RETENTION_DAYS"], "0")
 	for id, g := range f.resources("AWS::Logs::LogGroup") {
 		equal(t, id+" RetentionInDays", g["Properties"].(map[string]any)["RetentionInDays"], 7.0)
 		equal(t, id+" DeletionPolicy", g["DeletionPolicy"], "Delete")

@@ -1,8 +1,10 @@
 package ddblocal
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,7 +27,22 @@ func TestStartAndStop(t *testing.T) {
 		stop()
 		t.Fatalf("%s does not answer after Start: %v", ep, err)
 	}
+	pid, err := ServerPID(ep)
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if !strings.Contains(string(cmdline), "DynamoDBLocal") {
+		t.Errorf("ServerPID(%s) = %d, whose command line is %q", ep, pid, cmdline)
+	}
+	if cpu, err := ProcessCPU(pid); err != nil || cpu <= 0 {
+		t.Errorf("ProcessCPU(%d) = %v, %v; want the JVM's start-up CPU time (> 0)", pid, cpu, err)
+	}
 	stop()
+	if _, err := ServerPID(ep); err == nil {
+		t.Errorf("ServerPID(%s) found a process after stop", ep)
+	}
 	if err := WaitReady(ep, 200*time.Millisecond); err == nil {
 		t.Errorf("%s still answers after stop", ep)
 	}

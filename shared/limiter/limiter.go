@@ -554,9 +554,17 @@ func (l *Limiter) newCharge(req chargeRequest) *chargeRun {
 	if req.pending != nil && *req.pending != nil {
 		c.lane, c.wid, c.uncertain = (*req.pending).lane, (*req.pending).wid, true
 	} else {
-		c.lane, c.wid = l.lanes.get(), l.lanes.newWriteID(l.nowMs())
+		c.lane, c.wid = l.lanes.get(c.laneBucket()), l.lanes.newWriteID(l.nowMs())
 	}
 	return c
+}
+
+// laneBucket is the bucket whose lane the charge prefers (see lanes.get): its first level's.
+func (c *chargeRun) laneBucket() bucketID {
+	if len(c.levels) == 0 {
+		return bucketID{resource: c.resource}
+	}
+	return bucketID{c.levels[0].entityID, c.resource}
 }
 
 // release returns the lane when the outcome is known; otherwise the write stays pending (and
@@ -564,7 +572,7 @@ func (l *Limiter) newCharge(req chargeRequest) *chargeRun {
 func (c *chargeRun) release() {
 	switch {
 	case !c.uncertain:
-		c.l.lanes.put(c.lane)
+		c.l.lanes.put(c.lane, c.laneBucket())
 		if c.pending != nil {
 			*c.pending = nil
 		}
