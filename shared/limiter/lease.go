@@ -135,7 +135,7 @@ func (s *Lease) closedErr() error {
 // may go negative and recover with time. An adjustment may not give back more than the lease
 // holds (*ValidationError); amounts of zero change nothing, and an adjustment of only zeros
 // writes nothing (on an in-item lease resumed from its id, whose amounts are the id's guess
-// until a write confirms them, it reads what the lease holds: one GetItem). One request: an UpdateItem, or a transaction with cascade or a stored lease.
+// until a write confirms them, it reads what the lease holds: one GetItem). One request: an UpdateItem, or a transaction with cascade or a lease item.
 // A resend of the write (by the SDK after a lost response) applies once; to retry a failed
 // Adjust call itself, use AdjustOnce.
 func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
@@ -309,8 +309,11 @@ func leaseItemOf(err error) (it *storage.LeaseItem, found, ok bool, derr error) 
 		if !found {
 			return nil, false, true, nil
 		}
-		return &storage.LeaseItem{State: e.State, ExpiresAt: e.ExpiresAt, Keys: e.Keys,
-			Levels: []storage.LeaseLevel{{Amounts: e.Amounts}}}, true, true, nil
+		levels := []storage.LeaseLevel{{Amounts: e.Amounts}}
+		if e.Parent != nil {
+			levels = append(levels, storage.LeaseLevel{Amounts: e.Parent})
+		}
+		return &storage.LeaseItem{State: e.State, ExpiresAt: e.ExpiresAt, Keys: e.Keys, Levels: levels}, true, true, nil
 	}
 	return nil, false, false, nil
 }
@@ -327,15 +330,9 @@ func (s *Lease) writes(u storage.LeaseUpdate) (func(int64) ([]storage.Extra, err
 		if u.Key != "" {
 			op.KeyHash = storage.InlineKeyHash(u.Key)
 		}
-		for _, lim := range s.levels[0].limits {
-			held := s.levels[0].amounts[lim.Name]
-			op.Expect[lim.Name] = held
-			if len(u.Deltas) > 0 && u.Deltas[0][lim.Name] != 0 {
-				if op.Amounts == nil {
-					op.Amounts = map[string]int64{}
-				}
-				op.Amounts[lim.Name] = held + u.Deltas[0][lim.Name]
-			}
+		op.Expect, op.Amounts = s.entryChange(0, u.Deltas)
+		if len(s.levels) > 1 {
+			op.ParentExpect, op.ParentAmounts = s.entryChange(1, u.Deltas)
 		}
 		return nil, func(int64, *storage.Bucket) *storage.LeaseOp { return op }
 	}
@@ -343,6 +340,23 @@ func (s *Lease) writes(u storage.LeaseUpdate) (func(int64) ([]storage.Extra, err
 		up, err := s.l.table.UpdateLease(s.id, u, now)
 		return []storage.Extra{up}, err
 	}, nil
+}
+
+// entryChange returns what an in-item lease's entry must hold of level i (every limit of it),
+// and the amounts deltas change there (nil when none).
+func (s *Lease) entryChange(i int, deltas []map[string]int64) (expect, amounts map[string]int64) {
+	expect = map[string]int64{}
+	for _, lim := range s.levels[i].limits {
+		held := s.levels[i].amounts[lim.Name]
+		expect[lim.Name] = held
+		if len(deltas) > i && deltas[i][lim.Name] != 0 {
+			if amounts == nil {
+				amounts = map[string]int64{}
+			}
+			amounts[lim.Name] = held + deltas[i][lim.Name]
+		}
+	}
+	return expect, amounts
 }
 
 // readEntry reads an in-item lease from its bucket item (strongly consistent) and takes its
@@ -456,7 +470,7 @@ func (s *Lease) commitInline(ctx context.Context) error {
 
 // Settle makes the lease keep final — whole tokens by limit name of the entity; limits not
 // named keep what the lease holds — at every level it charged, and commits it, in one write
-// (an UpdateItem, or a transaction with cascade or a stored lease; a plain Commit when nothing
+// (an UpdateItem, or a transaction with cascade or a lease item; a plain Commit when nothing
 // changes): the LLM flow of acquire with an estimate, then settle with the real count. Like
 // Adjust it is never refused for lack of tokens. It is idempotent: on a lease already
 // committed keeping final it returns nil, on one committed keeping other amounts
@@ -675,21 +689,25 @@ func (l *Limiter) inlineLease(id string) (*Lease, error) {
 	if err != nil {
 		return nil, invalid("lease_id", "%v", err)
 	}
-	limits := fromConfigs(p.Limits)
-	if err := validateLimits(limits); err != nil {
-		return nil, invalid("lease_id", "its limits: %v", err)
+	levels := []level{{entityID: p.EntityID, limits: fromConfigs(p.Limits), amounts: p.Amounts}}
+	if p.ParentID != "" {
+		levels = append(levels, level{entityID: p.ParentID, limits: fromConfigs(p.ParentLimits), amounts: p.ParentAmounts})
 	}
-	for _, x := range p.Amounts {
-		if x > MaxLeaseTokens*millis {
-			return nil, invalid("lease_id", "holds more than a lease may")
+	for _, lv := range levels {
+		if err := validateLimits(lv.limits); err != nil {
+			return nil, invalid("lease_id", "its limits: %v", err)
+		}
+		for _, x := range lv.amounts {
+			if x > MaxLeaseTokens*millis {
+				return nil, invalid("lease_id", "holds more than a lease may")
+			}
 		}
 	}
 	if p.ExpiresAt <= l.nowMs() {
 		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(id))
 	}
 	return &Lease{l: l, id: id, entityID: p.EntityID, resource: p.Resource, stored: true, inline: true, key: p.Key, secret: p.Secret, guessed: true,
-		expiresAt: time.UnixMilli(p.ExpiresAt).UTC(),
-		levels:    []level{{entityID: p.EntityID, limits: limits, amounts: p.Amounts}}}, nil
+		expiresAt: time.UnixMilli(p.ExpiresAt).UTC(), levels: levels}, nil
 }
 
 // Do acquires, runs fn with the lease, and commits when fn returns nil. When fn returns an

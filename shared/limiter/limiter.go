@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/internal/randid"
@@ -154,12 +155,12 @@ type AcquireRequest struct {
 	UseStoredLimits bool
 	FailureMode     FailureMode
 	// LeaseTTL, when positive, stores the lease in the table so that any process can resume it
-	// by id with Limiter.Lease until it expires. At most MaxLeaseTTL. A lease of one bucket
-	// lives in the bucket item, written by the same UpdateItem as the consumption (and each
-	// later change of it likewise); with cascade, a bucket holding MaxInlineLeases already, or
-	// (with a RequestID) a bucket that sent a request-bound lease to a lease item which has not
-	// expired, it is an item of its own written in the same transaction as the consumption
-	// (one more item per write).
+	// by id with Limiter.Lease until it expires. At most MaxLeaseTTL. The lease lives in the
+	// entity's bucket item, written by the same UpdateItem as the consumption (with cascade, the
+	// same two-item transaction of the entity's and the parent's buckets), and each later change
+	// of it likewise; in a bucket holding MaxInlineLeases already, or (with a RequestID) one that
+	// sent a request-bound lease to a lease item which has not expired, it is an item of its
+	// own written in the same transaction as the consumption (one more item per write).
 	LeaseTTL time.Duration
 	// RequestID makes a retried acquire idempotent: an acquire with the same principal, entity,
 	// resource and request id returns the lease of the first and consumes nothing, until that
@@ -318,13 +319,14 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 		}
 	}
 	var statuses []LimitStatus
-	if req.LeaseTTL > 0 && len(levels) == 1 {
-		// One bucket: the lease lives in the bucket item (one UpdateItem, and one to settle
-		// it), unless the item holds as many as it may, or, for a request id, a request-bound
-		// lease of the item went to a lease item and has not expired (so that a retried
-		// acquire never lands on both paths: see docs/design.md, In-item leases).
+	if req.LeaseTTL > 0 {
+		// The lease lives in the (child's) bucket item: one UpdateItem, and one to settle it;
+		// with cascade, a transaction of the two buckets. Unless the item holds as many as it
+		// may, or, for a request id, a request-bound lease of the item went to a lease item and
+		// has not expired (so that a retried acquire never lands on both paths: see
+		// docs/design.md, In-item leases).
 		for range 2 {
-			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels[0], lease)})
+			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels, lease)})
 			if !errors.Is(err, errInlineFull) && !isFull(err) || isReplay(req, err) {
 				break
 			}
@@ -344,7 +346,7 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 	if isReplay(req, err) {
 		// The request id's lease is in the bucket item: this is a retry of an acquire that was
 		// written (in the item, by an earlier try).
-		return l.replayInline(req, levels[0], err)
+		return l.replayInline(ctx, req, levels, err)
 	}
 	var xe *storage.ExtraConditionError
 	if errors.As(err, &xe) && req.RequestID != "" && xe.Lease != nil {
@@ -378,8 +380,9 @@ func isReplay(req AcquireRequest, err error) bool {
 // acquire found (isReplay), with the statuses of the item that write returned: no read. Its
 // id is the first answer's as long as the lease was not adjusted, settled or its limits
 // changed since; whatever it is, it names the same lease (key and secret). A lease expired
-// (or settled more than storage.TombstoneMs ago) is not found, as on the lease-item path.
-func (l *Limiter) replayInline(req AcquireRequest, lv level, err error) (*Lease, error) {
+// (or settled more than storage.TombstoneMs ago) is not found, as on the lease-item path. A
+// cascade lease's parent statuses come from the cached parent bucket, or one read of it.
+func (l *Limiter) replayInline(ctx context.Context, req AcquireRequest, levels []level, err error) (*Lease, error) {
 	var le *storage.LeaseEntryError
 	errors.As(err, &le)
 	e, _ := le.Replayed()
@@ -387,24 +390,43 @@ func (l *Limiter) replayInline(req AcquireRequest, lv level, err error) (*Lease,
 	if e.ExpiresAt <= now {
 		return nil, fmt.Errorf("%w: the lease of request %s", ErrLeaseNotFound, req.RequestID)
 	}
-	held := level{entityID: lv.entityID, limits: lv.limits, amounts: map[string]int64{}, acquires: 1}
-	for name, x := range e.Amounts {
-		if x != 0 {
-			held.amounts[name] = x
-		}
-	}
 	lease := &Lease{l: l, entityID: req.EntityID, resource: req.Resource, stored: true, inline: true, key: le.Key, secret: e.Secret,
-		expiresAt: time.UnixMilli(e.ExpiresAt).UTC(), levels: []level{held}}
-	lease.id = storage.FormatInlineLeaseID(storage.InlineLeaseID{EntityID: req.EntityID, Resource: req.Resource, Key: le.Key,
-		ExpiresAt: e.ExpiresAt, Limits: toConfigs(lv.limits), Amounts: e.Amounts, Secret: e.Secret})
+		expiresAt: time.UnixMilli(e.ExpiresAt).UTC()}
+	id := storage.InlineLeaseID{EntityID: req.EntityID, Resource: req.Resource, Key: le.Key,
+		ExpiresAt: e.ExpiresAt, Limits: toConfigs(levels[0].limits), Amounts: e.Amounts, Secret: e.Secret}
+	buckets := []*storage.Bucket{le.Current}
+	lease.levels = []level{heldLevel(levels[0], e.Amounts)}
+	if len(levels) > 1 && e.Parent != nil {
+		lease.levels = append(lease.levels, heldLevel(levels[1], e.Parent))
+		id.ParentID, id.ParentLimits, id.ParentAmounts = levels[1].entityID, toConfigs(levels[1].limits), e.Parent
+		parent, ok := l.buckets.get(bucketID{levels[1].entityID, req.Resource})
+		if !ok {
+			if parent, err = l.table.GetBucket(ctx, levels[1].entityID, req.Resource); err != nil {
+				return nil, &UnavailableError{Op: "get bucket", Err: err}
+			}
+		}
+		buckets = append(buckets, parent)
+	}
+	lease.id = storage.FormatInlineLeaseID(id)
 	switch e.State {
 	case storage.LeaseCommitted:
 		lease.state = leaseCommitted
 	case storage.LeaseRolledBack:
 		lease.state = leaseRolledBack
 	}
-	lease.statuses = statuses(req.Resource, lease.levels, []*storage.Bucket{le.Current}, now, nil)
+	lease.statuses = statuses(req.Resource, lease.levels, buckets, now, nil)
 	return lease, nil
+}
+
+// heldLevel returns lv holding amounts (those not zero).
+func heldLevel(lv level, amounts map[string]int64) level {
+	held := level{entityID: lv.entityID, limits: lv.limits, amounts: map[string]int64{}, acquires: 1}
+	for name, x := range amounts {
+		if x != 0 {
+			held.amounts[name] = x
+		}
+	}
+	return held
 }
 
 // replay returns the lease of an acquire repeated with the same request id, with the current
@@ -652,12 +674,14 @@ func (c *chargeRun) withLease(writes []storage.BucketWrite, idx []int, now int64
 		if op = c.inline(now, c.preds[0]); op == nil {
 			return nil, nil, nil, errInlineFull
 		}
-		if len(writes) == 0 {
-			// Nothing charged (a commit, a refund of nothing): the write is the lease's alone.
-			writes = []storage.BucketWrite{{EntityID: c.levels[0].entityID, Resource: c.resource, Now: now, Acquires: c.levels[0].acquires}}
-			idx = []int{0}
+		j := slices.Index(idx, 0)
+		if j < 0 {
+			// Nothing charged at the lease's level (a commit, a refund of nothing there): the
+			// lease's change is a write of its own to that bucket.
+			writes = append([]storage.BucketWrite{{EntityID: c.levels[0].entityID, Resource: c.resource, Now: now, Acquires: c.levels[0].acquires}}, writes...)
+			idx, j = append([]int{0}, idx...), 0
 		}
-		writes[0].Lease = op
+		writes[j].Lease = op
 	}
 	for j := range writes {
 		writes[j].Lane, writes[j].WriteID = c.lane, c.wid
@@ -706,7 +730,7 @@ func (c *chargeRun) failed(ctx context.Context, err error, op *storage.LeaseOp, 
 			cur.LeasesAt = now
 			c.preds[i], c.fresh[i] = cur, true
 			c.l.buckets.put(bucketID{c.levels[i].entityID, c.resource}, cur)
-			if op != nil && !op.Holds(f.Current, now) {
+			if op != nil && i == 0 && !op.Holds(f.Current, now) { // the lease is in the first level's item
 				return &storage.LeaseEntryError{Key: op.Key, Secret: op.Secret, Current: f.Current}
 			}
 		}
@@ -769,7 +793,11 @@ const MaxInlineLeases = 6
 // carries. A request-bound lease is not recorded while the predicted bucket shows a
 // request-bound lease of the item forwarded to a lease item and not yet expired (the write's
 // condition checks it too).
-func (l *Limiter) inlineAcquire(req AcquireRequest, lv level, lease *Lease) func(int64, *storage.Bucket) *storage.LeaseOp {
+//
+// With cascade (levels holds the parent too) the entry, in the child's item, also holds the
+// parent's amounts, and the acquire is a transaction of the two buckets.
+func (l *Limiter) inlineAcquire(req AcquireRequest, levels []level, lease *Lease) func(int64, *storage.Bucket) *storage.LeaseOp {
+	lv := levels[0]
 	key, secret := storage.NewInlineKey(), ""
 	if req.RequestID != "" {
 		key, secret = storage.RequestKey(req.Principal, req.EntityID, req.Resource, req.RequestID), storage.NewInlineKey()
@@ -786,6 +814,12 @@ func (l *Limiter) inlineAcquire(req AcquireRequest, lv level, lease *Lease) func
 		}
 		for _, lim := range lv.limits {
 			op.Amounts[lim.Name] = lv.amounts[lim.Name]
+		}
+		if len(levels) > 1 {
+			op.ParentAmounts = make(map[string]int64, len(levels[1].limits))
+			for _, lim := range levels[1].limits {
+				op.ParentAmounts[lim.Name] = levels[1].amounts[lim.Name]
+			}
 		}
 		if pred != nil && pred.LeaseCount >= MaxInlineLeases && pred.Leases != nil {
 			for k, e := range pred.Leases {
@@ -805,8 +839,12 @@ func (l *Limiter) inlineAcquire(req AcquireRequest, lv level, lease *Lease) func
 		}
 		lease.inline, lease.key, lease.secret = true, key, secret
 		lease.expiresAt = time.UnixMilli(op.ExpiresAt).UTC()
-		lease.id = storage.FormatInlineLeaseID(storage.InlineLeaseID{EntityID: req.EntityID, Resource: req.Resource, Key: key,
-			ExpiresAt: op.ExpiresAt, Limits: toConfigs(lv.limits), Amounts: op.Amounts, Secret: secret})
+		id := storage.InlineLeaseID{EntityID: req.EntityID, Resource: req.Resource, Key: key,
+			ExpiresAt: op.ExpiresAt, Limits: toConfigs(lv.limits), Amounts: op.Amounts, Secret: secret}
+		if len(levels) > 1 {
+			id.ParentID, id.ParentLimits, id.ParentAmounts = levels[1].entityID, toConfigs(levels[1].limits), op.ParentAmounts
+		}
+		lease.id = storage.FormatInlineLeaseID(id)
 		return op
 	}
 }

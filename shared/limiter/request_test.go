@@ -75,12 +75,37 @@ func TestRequestLeaseLostAnswerReplaysInItem(t *testing.T) {
 // lease-item path (its answer lost); by the retry the bucket has room. The retry must not
 // create an in-item lease: attempt 1 raised the item's forwarded marker (AttrForwarded) to its
 // lease's expiry, so the retry takes the lease-item path too and replays the first lease.
+// The same for a cascade lease (in the child's item; both paths are transactions).
 func TestRequestLeaseForwardedThenRoomInItem(t *testing.T) {
-	e := newRetryEnv(t)
-	fill := fillBucket(t, e, inItemRequest())
-	e.faults.LoseResponse("TransactWriteItems", -1)
+	for _, pc := range leasePaths() {
+		t.Run(pc.name, func(t *testing.T) { testForwardedThenRoomInItem(t, pc) })
+	}
+}
+
+// leasePath is how a test reaches a request-bound lease: one level, or cascade.
+type leasePath struct {
+	name      string
+	env       func(*testing.T) *env
+	lease     func(requestID string) limiter.AcquireRequest
+	writeOp   string // the in-item acquire's operation
+	writeSkip int    // how many of writeOp's attempts to answer before a lease-item acquire's
+}
+
+func leasePaths() []leasePath {
+	return []leasePath{
+		{"one-level", func(t *testing.T) *env { return newRetryEnv(t) }, requestLease, "UpdateItem", 0},
+		{"cascade", func(t *testing.T) *env { return cascadeEnv(t, true) }, cascadeLease, "TransactWriteItems", 1},
+	}
+}
+
+func testForwardedThenRoomInItem(t *testing.T, pc leasePath) {
+	e := pc.env(t)
+	fill := fillBucket(t, e, pc.lease(""))
+	// The in-item try (refused: the bucket is full) is answered; the lease-item transaction's
+	// answers are lost.
+	e.faults.LoseResponseAfter("TransactWriteItems", pc.writeSkip, -1)
 	var ue *limiter.UnavailableError
-	if _, err := e.lim.Acquire(ctx(), requestLease("r1")); !errors.As(err, &ue) || !ue.Uncertain {
+	if _, err := e.lim.Acquire(ctx(), pc.lease("r1")); !errors.As(err, &ue) || !ue.Uncertain {
 		t.Fatalf("acquire on a full bucket, every answer lost: %v, want an uncertain UnavailableError", err)
 	}
 	e.faults.Clear()
@@ -90,7 +115,7 @@ func TestRequestLeaseForwardedThenRoomInItem(t *testing.T) {
 		}
 	}
 	e.clock.Advance(storage.TombstoneMs*time.Millisecond + time.Millisecond)
-	retry := mustAcquire(t, e.newLimiter(), requestLease("r1"))
+	retry := mustAcquire(t, e.newLimiter(), pc.lease("r1"))
 	if strings.HasPrefix(retry.ID(), "b.") || retry.Consumed()["tpm"] != 500 {
 		t.Fatalf("retry got lease %s %v, want the first (a lease item)", retry.ID(), retry.Consumed())
 	}
@@ -98,10 +123,10 @@ func TestRequestLeaseForwardedThenRoomInItem(t *testing.T) {
 		t.Fatalf("bucket %v, want one charge of 500", c)
 	}
 	// There is room: a lease without a request id lands in the item (the test tests something).
-	mustInItem(t, mustAcquire(t, e.newLimiter(), inItemRequest()))
+	mustInItem(t, mustAcquire(t, e.newLimiter(), pc.lease("")))
 	// Once the forwarded lease expires, request-bound leases land in the item again.
 	e.clock.Advance(time.Minute)
-	mustInItem(t, mustAcquire(t, e.newLimiter(), requestLease("r2")))
+	mustInItem(t, mustAcquire(t, e.newLimiter(), pc.lease("r2")))
 }
 
 // The hazard of two paths, second order: attempt 1 lands in the item (its answer lost); the
@@ -109,14 +134,20 @@ func TestRequestLeaseForwardedThenRoomInItem(t *testing.T) {
 // lease-item transaction. The transaction's bucket update is conditioned on the request's
 // entry being absent: it fails, returns the item, and the retry replays the in-item lease.
 func TestRequestLeaseInItemThenRetryForwarded(t *testing.T) {
-	e := newRetryEnv(t)
-	req := inItemRequest()
+	for _, pc := range leasePaths() {
+		t.Run(pc.name, func(t *testing.T) { testInItemThenRetryForwarded(t, pc) })
+	}
+}
+
+func testInItemThenRetryForwarded(t *testing.T, pc leasePath) {
+	e := pc.env(t)
+	req := pc.lease("")
 	for range limiter.MaxInlineLeases - 1 {
 		mustInItem(t, mustAcquire(t, e.lim, req))
 	}
-	e.faults.LoseResponse("UpdateItem", -1)
+	e.faults.LoseResponse(pc.writeOp, -1)
 	var ue *limiter.UnavailableError
-	if _, err := e.lim.Acquire(ctx(), requestLease("r1")); !errors.As(err, &ue) || !ue.Uncertain {
+	if _, err := e.lim.Acquire(ctx(), pc.lease("r1")); !errors.As(err, &ue) || !ue.Uncertain {
 		t.Fatalf("acquire, every answer lost: %v, want an uncertain UnavailableError", err)
 	}
 	e.faults.Clear()
@@ -125,7 +156,7 @@ func TestRequestLeaseInItemThenRetryForwarded(t *testing.T) {
 		t.Fatalf("lease %s kept in a full bucket", l.ID())
 	}
 	e.meter.Reset()
-	retry := mustAcquire(t, busy, requestLease("r1"))
+	retry := mustAcquire(t, busy, pc.lease("r1"))
 	mustInItem(t, retry)
 	if s := e.meter.Snapshot(); s["TransactWriteItems"].Requests != 1 || s["UpdateItem"].Requests != 0 || e.meter.Total().TableRCU != 0 {
 		t.Errorf("retry from an instance that knows the bucket full: %+v, want one (failed) transaction, no read", s)

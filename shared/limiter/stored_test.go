@@ -297,6 +297,16 @@ func TestCostPerOperation(t *testing.T) {
 		r.RequestID = fmt.Sprintf("req-%d", rows)
 		return r
 	}
+	// A cascade lease lives in the child's item: each write is a transaction of the two buckets.
+	cascadeInItem := func() limiter.AcquireRequest {
+		rows++
+		r := cascade
+		r.LeaseTTL, r.Resource, r.RequestID = time.Minute, fmt.Sprintf("cascade-%d", rows), fmt.Sprintf("req-%d", rows)
+		w := r
+		w.RequestID = ""
+		mustAcquire(t, e.lim, w).Rollback(ctx()) // create the buckets (and warm)
+		return r
+	}
 	full := stored
 	full.Resource = "full"
 	fillBucket(t, e, full)
@@ -348,6 +358,15 @@ func TestCostPerOperation(t *testing.T) {
 		{"acquire-stored-lease-request", func() (*limiter.Lease, error) { r := requestInItem(); e.meter.Reset(); return acquire(r)() }, 1, 1, 0},
 		{"acquire-stored-lease-request-replay", replay, 1, 0, 0}, // a failed write: 1 WCU on AWS
 		{"acquire-stored-lease-item", acquire(item()), 1, 2, 0},
+		{"acquire-cascade-stored-lease", func() (*limiter.Lease, error) {
+			r := cascadeInItem()
+			e.meter.Reset()
+			l, _ := acquire(r)()
+			if !strings.HasPrefix(l.ID(), "b.") { // Local reports 2 WCU for any transaction: say which
+				return l, fmt.Errorf("lease %s is not in the child's item (a 3-item transaction)", l.ID())
+			}
+			return l, nil
+		}, 1, 2, 0},
 		{"adjust", lease(req, adjust(100)), 1, 1, 0},
 		{"adjust-refund", lease(req, adjust(-100)), 1, 1, 0},
 		{"commit", lease(req, commit), 0, 0, 0},
@@ -365,6 +384,10 @@ func TestCostPerOperation(t *testing.T) {
 		{"adjust-stored-lease-request", resumedOf(requestInItem, adjust(100)), 1, 1, 0},
 		{"rollback-stored-lease-request", resumedOf(requestInItem, rollback), 1, 1, 0},
 		{"settle-stored-lease-request", resumedOf(requestInItem, settle), 1, 1, 0},
+		{"adjust-cascade-stored-lease", resumedOf(cascadeInItem, adjust(100)), 1, 2, 0},
+		{"commit-cascade-stored-lease", resumedOf(cascadeInItem, commit), 1, 1, 0},
+		{"rollback-cascade-stored-lease", resumedOf(cascadeInItem, rollback), 1, 2, 0},
+		{"settle-cascade-stored-lease", resumedOf(cascadeInItem, settle), 1, 2, 0},
 	} {
 		e.meter.Reset()
 		if _, err := row.op(); err != nil {

@@ -22,6 +22,9 @@ import (
 //
 //	{"x": expires at (Unix ms), "s": "o" | "c" | "r", "a": {limit: millitokens held}, "k…": true}
 //
+// A cascade lease lives in its child's bucket item and also holds "p": {limit: millitokens
+// held} of the parent's bucket, which its writes change in the same transaction.
+//
 // "k"+InlineKeyHash(key) records an adjustment's idempotency key. A lease bound to a request id
 // (RequestKey) also holds "z": its secret (128 random bits, base64url), which its id carries and
 // every change of it presents, since its key can be derived by anyone who knows the request. A settled or rolled back
@@ -43,6 +46,7 @@ const (
 	inlineAmounts = "a"
 	inlineKeyPref = "k"
 	inlineSecret  = "z"
+	inlineParent  = "p"
 	// requestKeyPrefix starts the key of a request-bound lease (RequestKey); a random key
 	// (NewInlineKey) is 22 base64url characters, so the two never meet.
 	requestKeyPrefix = "q"
@@ -57,6 +61,7 @@ type InlineLease struct {
 	Amounts   map[string]int64 // millitokens held, by limit name (every limit of the lease)
 	Keys      map[string]bool  // InlineKeyHash of the idempotency keys of adjustments applied
 	Secret    string           // a request-bound lease's secret; "" for one with a random key
+	Parent    map[string]int64 // a cascade lease's millitokens held in the parent's bucket; nil for one level
 }
 
 // LeaseOp is the change of an in-item lease that a BucketWrite makes, under its conditions.
@@ -76,6 +81,10 @@ type LeaseOp struct {
 	Expect map[string]int64
 	// Amounts (Create: all; otherwise the limits whose amount changes) are set.
 	Amounts map[string]int64
+	// ParentExpect and ParentAmounts are Expect and Amounts of a cascade lease's parent level
+	// (Create: ParentAmounts, every limit of the parent, makes the lease a cascade one).
+	ParentExpect  map[string]int64
+	ParentAmounts map[string]int64
 	To      string // the new state, when set
 	KeyHash string // recorded on the condition that it is not yet (InlineKeyHash)
 	// Secret is a request-bound lease's secret: Create records it; any other change is on the
@@ -128,6 +137,11 @@ func (op *LeaseOp) Holds(cur *Bucket, now int64) bool {
 	}
 	for name, x := range op.Expect {
 		if e.Amounts[name] != x {
+			return false
+		}
+	}
+	for name, x := range op.ParentExpect {
+		if v, ok := e.Parent[name]; !ok || v != x {
 			return false
 		}
 	}
@@ -207,6 +221,11 @@ type InlineLeaseID struct {
 	Limits    []LimitConfig
 	Amounts   map[string]int64
 	Secret    string // a request-bound lease's secret (its Key is a RequestKey); "" otherwise
+	// ParentID, ParentLimits and ParentAmounts are a cascade lease's parent level ("" for one
+	// level): the entry lives in the child's item and holds both levels' amounts.
+	ParentID      string
+	ParentLimits  []LimitConfig
+	ParentAmounts map[string]int64
 }
 
 // TombstoneMs is how long a settled or rolled back in-item lease stays in its item (from the
@@ -227,6 +246,8 @@ type wireInlineID struct {
 	X int64   `json:"x"`
 	L [][]any `json:"l"` // [name, capacity, refill amount, refill period ms, millitokens held]
 	Z string  `json:"z,omitempty"`
+	P string  `json:"p,omitempty"` // the parent of a cascade lease
+	Q [][]any `json:"q,omitempty"` // the parent's limits, as L
 }
 
 // IsInlineLeaseID reports whether id has the form of an in-item lease id (it may still be
@@ -235,12 +256,44 @@ func IsInlineLeaseID(id string) bool { return strings.HasPrefix(id, inlineIDPref
 
 // FormatInlineLeaseID encodes id: "b." and base64url of a compact JSON.
 func FormatInlineLeaseID(id InlineLeaseID) string {
-	w := wireInlineID{E: id.EntityID, R: id.Resource, K: id.Key, X: id.ExpiresAt, L: make([][]any, 0, len(id.Limits)), Z: id.Secret}
-	for _, c := range id.Limits {
-		w.L = append(w.L, []any{c.Name, c.Capacity, c.RefillAmount, c.RefillPeriodMs, id.Amounts[c.Name]})
+	w := wireInlineID{E: id.EntityID, R: id.Resource, K: id.Key, X: id.ExpiresAt, L: wireLimits(id.Limits, id.Amounts), Z: id.Secret}
+	if id.ParentID != "" {
+		w.P, w.Q = id.ParentID, wireLimits(id.ParentLimits, id.ParentAmounts)
 	}
 	b, _ := json.Marshal(w) // strings and integers only: cannot fail
 	return inlineIDPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// wireLimits encodes limits and the amounts held as an id's [name, capacity, refill amount,
+// refill period ms, millitokens held].
+func wireLimits(limits []LimitConfig, amounts map[string]int64) [][]any {
+	out := make([][]any, 0, len(limits))
+	for _, c := range limits {
+		out = append(out, []any{c.Name, c.Capacity, c.RefillAmount, c.RefillPeriodMs, amounts[c.Name]})
+	}
+	return out
+}
+
+// parseWireLimits decodes wireLimits strictly.
+func parseWireLimits(in [][]json.RawMessage) ([]LimitConfig, map[string]int64, bool) {
+	limits, amounts := make([]LimitConfig, 0, len(in)), make(map[string]int64, len(in))
+	for _, l := range in {
+		if len(l) != 5 {
+			return nil, nil, false
+		}
+		var c LimitConfig
+		var held int64
+		if json.Unmarshal(l[0], &c.Name) != nil || json.Unmarshal(l[1], &c.Capacity) != nil || json.Unmarshal(l[2], &c.RefillAmount) != nil ||
+			json.Unmarshal(l[3], &c.RefillPeriodMs) != nil || json.Unmarshal(l[4], &held) != nil {
+			return nil, nil, false
+		}
+		if _, dup := amounts[c.Name]; dup || c.Name == "" || c.Capacity <= 0 || c.RefillAmount <= 0 || c.RefillPeriodMs <= 0 || held < 0 {
+			return nil, nil, false
+		}
+		limits = append(limits, c)
+		amounts[c.Name] = held
+	}
+	return limits, amounts, len(limits) > 0
 }
 
 // ParseInlineLeaseID decodes FormatInlineLeaseID strictly: anything else (another encoding of
@@ -263,13 +316,15 @@ func ParseInlineLeaseID(s string) (InlineLeaseID, error) {
 		X int64               `json:"x"`
 		L [][]json.RawMessage `json:"l"`
 		Z string              `json:"z"`
+		P string              `json:"p"`
+		Q [][]json.RawMessage `json:"q"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil || dec.More() {
 		return bad("not its JSON")
 	}
-	out := InlineLeaseID{EntityID: w.E, Resource: w.R, Key: w.K, ExpiresAt: w.X, Amounts: map[string]int64{}, Secret: w.Z}
+	out := InlineLeaseID{EntityID: w.E, Resource: w.R, Key: w.K, ExpiresAt: w.X, Secret: w.Z, ParentID: w.P}
 	if ValidateID(w.E) != nil || ValidateID(w.R) != nil || w.R == DefaultResource {
 		return bad("bad entity or resource")
 	}
@@ -284,24 +339,20 @@ func ParseInlineLeaseID(s string) (InlineLeaseID, error) {
 	if z, err := base64.RawURLEncoding.Strict().DecodeString(w.Z); bound && (err != nil || len(z) != 16) || !bound && w.Z != "" {
 		return bad("bad secret")
 	}
-	if w.X <= 0 || len(w.L) == 0 {
-		return bad("no expiry or no limits")
+	if w.X <= 0 {
+		return bad("no expiry")
 	}
-	for _, l := range w.L {
-		if len(l) != 5 {
-			return bad("a limit is not [name, capacity, amount, period, held]")
+	var ok bool
+	if out.Limits, out.Amounts, ok = parseWireLimits(w.L); !ok {
+		return bad("no limits, or a limit is not [name, capacity, amount, period, held]")
+	}
+	if w.P != "" || w.Q != nil {
+		if ValidateID(w.P) != nil || w.P == w.E {
+			return bad("bad parent")
 		}
-		var c LimitConfig
-		var held int64
-		if json.Unmarshal(l[0], &c.Name) != nil || json.Unmarshal(l[1], &c.Capacity) != nil || json.Unmarshal(l[2], &c.RefillAmount) != nil ||
-			json.Unmarshal(l[3], &c.RefillPeriodMs) != nil || json.Unmarshal(l[4], &held) != nil {
-			return bad("a limit is not [name, capacity, amount, period, held]")
+		if out.ParentLimits, out.ParentAmounts, ok = parseWireLimits(w.Q); !ok {
+			return bad("no parent limits, or a limit is not [name, capacity, amount, period, held]")
 		}
-		if _, dup := out.Amounts[c.Name]; dup || c.Name == "" || c.Capacity <= 0 || c.RefillAmount <= 0 || c.RefillPeriodMs <= 0 || held < 0 {
-			return bad("bad limit")
-		}
-		out.Limits = append(out.Limits, c)
-		out.Amounts[c.Name] = held
 	}
 	if FormatInlineLeaseID(out) != s {
 		return bad("not in canonical form")
@@ -332,6 +383,13 @@ func leaseOpUpdate(op *LeaseOp, now int64, names map[string]string, values map[s
 		}
 		if op.Secret != "" {
 			entry[inlineSecret] = s(op.Secret)
+		}
+		if op.ParentAmounts != nil {
+			parent := make(map[string]types.AttributeValue, len(op.ParentAmounts))
+			for name, x := range op.ParentAmounts {
+				parent[name] = num(x)
+			}
+			entry[inlineParent] = &types.AttributeValueMemberM{Value: parent}
 		}
 		values[":lentry"] = &types.AttributeValueMemberM{Value: entry}
 		if op.Request {
@@ -377,6 +435,21 @@ func leaseOpUpdate(op *LeaseOp, now int64, names map[string]string, values map[s
 		*set = append(*set, "#L.#la."+an+" = "+av)
 		i++
 	}
+	if len(op.ParentExpect)+len(op.ParentAmounts) > 0 {
+		names["#lpa"] = inlineParent
+	}
+	for _, name := range sortedKeys64(op.ParentExpect) {
+		an, av := fmt.Sprintf("#lan%d", i), fmt.Sprintf(":lpe%d", i)
+		names[an], values[av] = name, num(op.ParentExpect[name])
+		*cond = append(*cond, "#L.#lpa."+an+" = "+av)
+		i++
+	}
+	for _, name := range sortedKeys64(op.ParentAmounts) {
+		an, av := fmt.Sprintf("#lan%d", i), fmt.Sprintf(":lpv%d", i)
+		names[an], values[av] = name, num(op.ParentAmounts[name])
+		*set = append(*set, "#L.#lpa."+an+" = "+av)
+		i++
+	}
 	if op.To != "" {
 		// A settled lease stays as a tombstone for TombstoneMs, so that a settle repeated from
 		// any process is recognised; then it counts as expired and an acquire may remove it.
@@ -416,6 +489,17 @@ func decodeInline(name string, av types.AttributeValue) (InlineLease, error) {
 		}
 	} else {
 		d.fail(&DecodeError{Attr: name + "." + inlineAmounts, Reason: "is not a Map"})
+	}
+	if pv, ok := m.Value[inlineParent]; ok {
+		pm, ok := pv.(*types.AttributeValueMemberM)
+		if !ok {
+			d.fail(&DecodeError{Attr: name + "." + inlineParent, Reason: "is not a Map"})
+		} else {
+			l.Parent = make(map[string]int64, len(pm.Value))
+			for k := range pm.Value {
+				l.Parent[k] = d.int(pm.Value, k)
+			}
+		}
 	}
 	for k, v := range m.Value {
 		if h, ok := strings.CutPrefix(k, inlineKeyPref); ok {
