@@ -85,8 +85,8 @@ type LeaseOp struct {
 	// (Create: ParentAmounts, every limit of the parent, makes the lease a cascade one).
 	ParentExpect  map[string]int64
 	ParentAmounts map[string]int64
-	To      string // the new state, when set
-	KeyHash string // recorded on the condition that it is not yet (InlineKeyHash)
+	To            string // the new state, when set
+	KeyHash       string // recorded on the condition that it is not yet (InlineKeyHash)
 	// Secret is a request-bound lease's secret: Create records it; any other change is on the
 	// condition that the entry holds it.
 	Secret string
@@ -422,33 +422,30 @@ func leaseOpUpdate(op *LeaseOp, now int64, names map[string]string, values map[s
 		names["#lz"], values[":lz"] = inlineSecret, s(op.Secret)
 		*cond = append(*cond, "#L.#lz = :lz")
 	}
-	i := 0
-	for _, name := range sortedKeys64(op.Expect) {
-		an, av := fmt.Sprintf("#lan%d", i), fmt.Sprintf(":lae%d", i)
-		names[an], values[av] = name, num(op.Expect[name])
-		*cond = append(*cond, "#L.#la."+an+" = "+av)
-		i++
-	}
-	for _, name := range sortedKeys64(op.Amounts) {
-		an, av := fmt.Sprintf("#lan%d", i), fmt.Sprintf(":lav%d", i)
-		names[an], values[av] = name, num(op.Amounts[name])
-		*set = append(*set, "#L.#la."+an+" = "+av)
-		i++
-	}
+	// Per limit of each level's map (#la: the lease's, #lpa: the parent's), a condition on what
+	// it holds (Expect) or the amount set (Amounts).
 	if len(op.ParentExpect)+len(op.ParentAmounts) > 0 {
 		names["#lpa"] = inlineParent
 	}
-	for _, name := range sortedKeys64(op.ParentExpect) {
-		an, av := fmt.Sprintf("#lan%d", i), fmt.Sprintf(":lpe%d", i)
-		names[an], values[av] = name, num(op.ParentExpect[name])
-		*cond = append(*cond, "#L.#lpa."+an+" = "+av)
-		i++
-	}
-	for _, name := range sortedKeys64(op.ParentAmounts) {
-		an, av := fmt.Sprintf("#lan%d", i), fmt.Sprintf(":lpv%d", i)
-		names[an], values[av] = name, num(op.ParentAmounts[name])
-		*set = append(*set, "#L.#lpa."+an+" = "+av)
-		i++
+	i := 0
+	for _, part := range []struct {
+		m           map[string]int64
+		path, value string
+		condition   bool
+	}{
+		{op.Expect, "#L.#la.", ":lae", true}, {op.Amounts, "#L.#la.", ":lav", false},
+		{op.ParentExpect, "#L.#lpa.", ":lpe", true}, {op.ParentAmounts, "#L.#lpa.", ":lpv", false},
+	} {
+		for _, name := range sortedKeys64(part.m) {
+			an, av := fmt.Sprintf("#lan%d", i), fmt.Sprintf("%s%d", part.value, i)
+			names[an], values[av] = name, num(part.m[name])
+			if part.condition {
+				*cond = append(*cond, part.path+an+" = "+av)
+			} else {
+				*set = append(*set, part.path+an+" = "+av)
+			}
+			i++
+		}
 	}
 	if op.To != "" {
 		// A settled lease stays as a tombstone for TombstoneMs, so that a settle repeated from
