@@ -148,3 +148,37 @@ func TestCascadeLeaseItemSize(t *testing.T) {
 		t.Fatalf("child item with %d request-bound cascade leases is %d bytes: over 1 KB", limiter.MaxInlineLeases, size)
 	}
 }
+
+// A cascade acquire refused by the parent's condition alone: the transaction returns the
+// parent's item, not the child's, so the child's statuses come from the instance's cache and
+// are labelled estimates, and neither refuse nor set the wait (found by TestModel/cascade: a
+// stale child status made RetryAfter 68 s where the parent needed 4).
+func TestCascadeRefusalByTheParent(t *testing.T) {
+	e := cascadeEnv(t, false)
+	cached := e.newLimiter()
+	req := llmRequest()
+	mustAcquire(t, cached, req) // cached knows both buckets
+	drain := llmRequest()
+	drain.EntityID, drain.Cascade, drain.Consume = "proj", limiter.CascadeOff, map[string]int64{"tpm": 14_000}
+	mustAcquire(t, e.lim, drain) // the parent: 15000 - 500 - 14000 = 500 left
+	child := llmRequest()
+	child.Cascade, child.Consume = limiter.CascadeOff, map[string]int64{"tpm": 2000}
+	mustAcquire(t, e.lim, child) // the child: 12500 left, which cached does not know
+	req.Consume = map[string]int64{"tpm": 600}
+	_, err := cached.Acquire(ctx(), req)
+	var rle *limiter.RateLimitExceededError
+	if !errors.As(err, &rle) {
+		t.Fatalf("acquire of 600 with 500 left at the parent: %v, want a refusal", err)
+	}
+	for _, s := range rle.Statuses {
+		switch {
+		case s.EntityID == "proj" && s.Limit.Name == "tpm" && (s.Estimated || !s.Exceeded || s.Available != 500):
+			t.Errorf("parent status %+v, want 500 left, exceeded, read", s)
+		case s.EntityID == "key-1" && (!s.Estimated || s.Exceeded):
+			t.Errorf("child status %+v, want an estimate that does not refuse", s)
+		}
+	}
+	if rle.RetryAfter != rle.PrimaryViolation().RetryAfter || rle.PrimaryViolation().EntityID != "proj" {
+		t.Fatalf("retry after %s from %+v, want the parent's wait", rle.RetryAfter, rle.PrimaryViolation())
+	}
+}

@@ -658,12 +658,25 @@ func (c *chargeRun) readStale(ctx context.Context, stale int, now int64) ([]Limi
 // the next call, and Available, start from the new parameters instead of re-basing again from
 // the old state (which refills at the old rate).
 func (c *chargeRun) refuse(ctx context.Context, now int64) error {
+	read := make([]*storage.Bucket, len(c.levels)) // the states read during this call
 	for i, lv := range c.levels {
 		if c.fresh[i] {
 			c.preds[i] = c.l.rebase(ctx, c.resource, lv.entityID, lv.limits, c.preds[i], now)
+			read[i] = c.preds[i]
 		}
 	}
-	return exceeded(c.resource, c.levels, c.preds, now, false)
+	err := exceeded(c.resource, c.levels, c.preds, now, false)
+	// A transaction refused by one level's condition returns only that item: the other
+	// level's statuses are from this instance's cache, and say so. The refusal and its wait
+	// are the levels' read now: a cached state neither refuses nor makes the caller wait.
+	markEstimated(err.Statuses, c.levels, read)
+	for k := range err.Statuses {
+		if err.Statuses[k].Estimated {
+			err.Statuses[k].Exceeded, err.Statuses[k].RetryAfter = false, 0
+		}
+	}
+	err.RetryAfter = err.PrimaryViolation().RetryAfter
+	return err
 }
 
 // withLease adds the in-item lease's change (if any) to the first write, and the lane, write id
@@ -1190,7 +1203,7 @@ func msDuration(ms int64) time.Duration {
 
 // exceeded builds the refusal of a checked charge from the states it saw. contended marks a
 // refusal after lost races: its wait is at least contentionRetry.
-func exceeded(resource string, levels []level, buckets []*storage.Bucket, now int64, contended bool) error {
+func exceeded(resource string, levels []level, buckets []*storage.Bucket, now int64, contended bool) *RateLimitExceededError {
 	req := make([]map[string]int64, len(levels))
 	for i, lv := range levels {
 		req[i] = lv.amounts
