@@ -79,6 +79,39 @@ func (p *lanes) put(lane string, bucket bucketID) {
 	p.free = append(p.free, freeLane{lane, bucket})
 }
 
+// lanesKnownFor is how long a Limiter prunes from the lanes it last read in an item. Lanes are
+// removed only by writers that know them, and a bucket written without a failed condition is
+// never read, so a Limiter that knows no lanes of an item (or knew them longer ago than this)
+// asks its next single write to return the whole item (storage.BucketWrite.ReturnAll): once per
+// lanesKnownFor per bucket and Limiter, the cost of decoding a larger answer. A prune is on the
+// condition that the lane still holds what was read; one written since (its writer came back
+// after laneTTL) fails the write, which is retried from the item the failure returns.
+const lanesKnownFor = laneTTL / 2
+
+// knowsLanes reports whether b's lanes were read from the item within lanesKnownFor of now.
+func knowsLanes(b *storage.Bucket, now int64) bool {
+	return b != nil && b.LanesAt != 0 && now-b.LanesAt < lanesKnownFor.Milliseconds()
+}
+
+// withLanes gives b, the prediction of a bucket after write w, the lanes pred knew: without the
+// ones w pruned, and with w's own.
+func withLanes(b, pred *storage.Bucket, w storage.BucketWrite) *storage.Bucket {
+	if b == nil || pred == nil || pred.LanesAt == 0 {
+		return b
+	}
+	b.Lanes = make(map[string]string, len(pred.Lanes)+1)
+	for lane, id := range pred.Lanes {
+		if _, pruned := w.Prune[lane]; !pruned {
+			b.Lanes[lane] = id
+		}
+	}
+	if w.Lane != "" {
+		b.Lanes[w.Lane] = w.WriteID
+	}
+	b.LanesAt = pred.LanesAt
+	return b
+}
+
 // newWriteID returns a write id made at now (Unix ms): "{now}.{n}", both base 36, n numbering
 // the Limiter's writes. Ids differ between the writes of one lane, which is all the lane's
 // condition needs (lane names are unique per Limiter), and are short: every write carries one.

@@ -609,6 +609,15 @@ func (c *chargeRun) try(ctx context.Context, attempt int) (answer []LimitStatus,
 	// A single UpdateItem returns what it wrote: limits not charged are written too (an ADD of
 	// 0), so that their statuses are read, not guessed. A transaction returns nothing.
 	touch := len(c.levels) == 1 && c.extras == nil
+	if !touch {
+		// A transaction returns nothing: a stored bucket whose lanes this Limiter has not read
+		// lately is read first (once per lanesKnownFor), so that its stale lanes are pruned.
+		for i, p := range c.preds {
+			if p != nil && !c.fresh[i] && !knowsLanes(p, now) {
+				return c.readStale(ctx, i, now)
+			}
+		}
+	}
 	writes, idx, stale, denied := buildWrites(c.resource, c.levels, c.preds, c.fresh, c.checked, touch, now)
 	if stale >= 0 {
 		return c.readStale(ctx, stale, now)
@@ -619,6 +628,11 @@ func (c *chargeRun) try(ctx context.Context, attempt int) (answer []LimitStatus,
 	writes, idx, op, err := c.withLease(writes, idx, now)
 	if err != nil {
 		return nil, true, err
+	}
+	if touch && len(writes) == 1 && !knowsLanes(c.preds[idx[0]], now) {
+		// Learn the item's lanes from this write's answer, so that later writes prune the stale
+		// ones (see lanesKnownFor).
+		writes[0].ReturnAll = true
 	}
 	opts := storage.WriteOptions{}
 	if c.extras != nil {
@@ -646,6 +660,9 @@ func (c *chargeRun) readStale(ctx context.Context, stale int, now int64) ([]Limi
 	b, err := c.l.table.GetBucket(ctx, c.levels[stale].entityID, c.resource)
 	if err != nil {
 		return nil, true, &UnavailableError{Op: "charge", Err: err, Uncertain: c.uncertain}
+	}
+	if b != nil {
+		b.LanesAt = now
 	}
 	c.preds[stale], c.fresh[stale] = b, true
 	if c.uncertain && b.Lanes[c.lane] == c.wid {
@@ -698,7 +715,7 @@ func (c *chargeRun) withLease(writes []storage.BucketWrite, idx []int, now int64
 	}
 	for j := range writes {
 		writes[j].Lane, writes[j].WriteID = c.lane, c.wid
-		if p := c.preds[idx[j]]; p != nil && c.fresh[idx[j]] {
+		if p := c.preds[idx[j]]; p != nil && (c.fresh[idx[j]] || knowsLanes(p, now)) {
 			writes[j].Prune = staleLanes(p, c.lane, now)
 		}
 	}
@@ -712,11 +729,13 @@ func (c *chargeRun) written(writes []storage.BucketWrite, idx []int, images []*s
 		i := idx[j]
 		switch {
 		case j < len(images) && images[j] != nil && images[j].Partial:
-			read[i], c.preds[i] = images[j], mergeWritten(c.preds[i], images[j])
+			read[i], c.preds[i] = images[j], withLanes(mergeWritten(c.preds[i], images[j]), c.preds[i], w)
 		case j < len(images) && images[j] != nil:
+			// The whole item (a resend found applied, or a write that asked for it).
+			images[j].LanesAt, images[j].LeasesAt = now, now
 			read[i], c.preds[i] = images[j], images[j]
 		default:
-			c.preds[i] = applyWrite(c.preds[i], w)
+			c.preds[i] = withLanes(applyWrite(c.preds[i], w), c.preds[i], w)
 		}
 		c.preds[i] = withLease(c.preds[i], w.Lease)
 		c.l.buckets.put(bucketID{c.levels[i].entityID, c.resource}, c.preds[i])
@@ -740,7 +759,7 @@ func (c *chargeRun) failed(ctx context.Context, err error, op *storage.LeaseOp, 
 			if cur == nil {
 				cur = &storage.Bucket{EntityID: c.levels[i].entityID, Resource: c.resource, Limits: map[string]storage.LimitState{}}
 			}
-			cur.LeasesAt = now
+			cur.LeasesAt, cur.LanesAt = now, now
 			c.preds[i], c.fresh[i] = cur, true
 			c.l.buckets.put(bucketID{c.levels[i].entityID, c.resource}, cur)
 			if op != nil && i == 0 && !op.Holds(f.Current, now) { // the lease is in the first level's item

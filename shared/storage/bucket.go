@@ -70,6 +70,9 @@ type Bucket struct {
 	Lanes map[string]string
 	// Leases are the in-item leases (see AttrInlineLease), by key; a Partial bucket has none.
 	Leases map[string]InlineLease
+	// LanesAt is when (Unix ms, the reader's clock) Lanes were read from the item (0: they
+	// were not); set by the limiter, which keeps buckets as predictions.
+	LanesAt int64
 	// LeasesAt is when (Unix ms, the reader's clock) Leases were read from the item; set by
 	// the limiter, which keeps buckets as predictions.
 	LeasesAt int64
@@ -152,6 +155,10 @@ type BucketWrite struct {
 	Prune map[string]string
 	// Lease, when set, is the change of an in-item lease the write makes too (see LeaseOp).
 	Lease *LeaseOp
+	// ReturnAll makes a single write return the whole item after it (ALL_NEW: lanes and
+	// in-item leases included) instead of what it wrote. Its answer is larger to decode, so
+	// writers ask for it only when they need to learn the item's lanes.
+	ReturnAll bool
 }
 
 // Applied reports whether the item cur already holds w's write (a resend of an applied write).
@@ -203,7 +210,7 @@ func (e *ExtraConditionError) Error() string {
 // WriteBuckets applies writes atomically: all or none. One write without extras or token is one
 // UpdateItem, whose result is returned: the limits it wrote as they are after it (a Partial
 // bucket: UPDATED_NEW, so the answer carries neither the limits it did not write nor the
-// item's lanes); otherwise they are one TransactWriteItems, for which the returned slice is nil. A failed condition returns
+// item's lanes), or with ReturnAll the whole item; otherwise they are one TransactWriteItems, for which the returned slice is nil. A failed condition returns
 // *ConditionFailedError with the current items, at no read cost.
 func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts WriteOptions) ([]*Bucket, error) {
 	if len(writes) == 0 && len(opts.Extra) == 0 {
@@ -211,11 +218,15 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 	}
 	if len(writes) == 1 && len(opts.Extra) == 0 && opts.Token == "" {
 		u := t.bucketUpdate(writes[0])
+		rv := types.ReturnValueUpdatedNew
+		if writes[0].ReturnAll {
+			rv = types.ReturnValueAllNew
+		}
 		out, err := t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
 			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
 			ExpressionAttributeValues:           u.ExpressionAttributeValues,
-			ReturnValues:                        types.ReturnValueUpdatedNew,
+			ReturnValues:                        rv,
 			ReturnValuesOnConditionCheckFailure: u.ReturnValuesOnConditionCheckFailure,
 		})
 		if err != nil {
@@ -236,7 +247,11 @@ func (t *Table) WriteBuckets(ctx context.Context, writes []BucketWrite, opts Wri
 			}
 			return nil, fmt.Errorf("update bucket %s/%s: %w", writes[0].EntityID, writes[0].Resource, err)
 		}
-		b, err := decodeUpdated(out.Attributes, writes[0])
+		decode := decodeUpdated
+		if writes[0].ReturnAll {
+			decode = func(item map[string]types.AttributeValue, _ BucketWrite) (*Bucket, error) { return decodeBucket(item) }
+		}
+		b, err := decode(out.Attributes, writes[0])
 		if err != nil {
 			return nil, err
 		}
