@@ -150,8 +150,9 @@ func TestCascadeLeaseItemSize(t *testing.T) {
 }
 
 // A cascade acquire refused by the parent's condition alone: the transaction returns the
-// parent's item, not the child's, so the child's statuses come from the instance's cache and
-// are labelled estimates, and neither refuse nor set the wait (found by TestModel/cascade: a
+// parent's item, not the child's, so the child's statuses come from the instance's cache (unless
+// it read the child before the transaction, to learn its lanes) and are labelled estimates,
+// and neither refuse nor set the wait (found by TestModel/cascade: a
 // stale child status made RetryAfter 68 s where the parent needed 4).
 func TestCascadeRefusalByTheParent(t *testing.T) {
 	e := cascadeEnv(t, false)
@@ -174,11 +175,39 @@ func TestCascadeRefusalByTheParent(t *testing.T) {
 		switch {
 		case s.EntityID == "proj" && s.Limit.Name == "tpm" && (s.Estimated || !s.Exceeded || s.Available != 500):
 			t.Errorf("parent status %+v, want 500 left, exceeded, read", s)
-		case s.EntityID == "key-1" && (!s.Estimated || s.Exceeded):
-			t.Errorf("child status %+v, want an estimate that does not refuse", s)
+		case s.EntityID == "key-1" && s.Estimated && s.Exceeded:
+			t.Errorf("child status %+v: an estimate refuses", s)
+		case s.EntityID == "key-1" && s.Limit.Name == "tpm" && !s.Estimated && s.Available != 12_500:
+			t.Errorf("child status %+v, want the true 12500 or an estimate", s)
 		}
 	}
 	if rle.RetryAfter != rle.PrimaryViolation().RetryAfter || rle.PrimaryViolation().EntityID != "proj" {
 		t.Fatalf("retry after %s from %+v, want the parent's wait", rle.RetryAfter, rle.PrimaryViolation())
+	}
+}
+
+// A request-bound cascade acquire that took every token, its answers lost, retried by an
+// instance whose cached buckets have lanes it has not read lately (which makes a transaction
+// read a bucket first): the retry must find its lease, not be refused from that read.
+func TestCascadeLeaseRetryNotRefusedFromARead(t *testing.T) {
+	e := cascadeEnv(t, true)
+	busy := e.newLimiter()
+	mustAcquire(t, busy, cascadeLease("")) // busy caches both buckets
+	e.clock.Advance(6 * time.Minute)       // refilled; busy's view of their lanes is old
+	all := cascadeLease("r1")
+	all.LeaseTTL, all.Consume = 10*time.Minute, map[string]int64{"tpm": 15_000}
+	e.faults.LoseResponse("TransactWriteItems", -1)
+	var ue *limiter.UnavailableError
+	if _, err := e.lim.Acquire(ctx(), all); !errors.As(err, &ue) || !ue.Uncertain {
+		t.Fatalf("acquire, every answer lost: %v", err)
+	}
+	e.faults.Clear()
+	retry, err := busy.Acquire(ctx(), all)
+	if err != nil {
+		t.Fatalf("retry of an acquire that took every token: %v, want its lease", err)
+	}
+	mustInItem(t, retry)
+	if c, _ := bucketOf(t, e, "key-1", "gpt-4"); c["tpm"] != 15_500 {
+		t.Fatalf("child %v, want 500 + 15000 once", c)
 	}
 }

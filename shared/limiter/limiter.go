@@ -325,8 +325,12 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 		// may, or, for a request id, a request-bound lease of the item went to a lease item and
 		// has not expired (so that a retried acquire never lands on both paths: see
 		// docs/design.md, In-item leases).
+		key := ""
+		if req.RequestID != "" {
+			key = storage.RequestKey(req.Principal, req.EntityID, req.Resource, req.RequestID)
+		}
 		for range 2 {
-			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels, lease)})
+			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels, lease), requestKey: key})
 			if !errors.Is(err, errInlineFull) && !isFull(err) || isReplay(req, err) {
 				break
 			}
@@ -334,7 +338,7 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 		if errors.Is(err, errInlineFull) || isFull(err) && !isReplay(req, err) {
 			lease.inline, lease.key, lease.secret = false, "", ""
 			lease.id = storage.NewLeaseID(req.Principal, req.EntityID, req.Resource, req.RequestID)
-			cr := chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras}
+			cr := chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras, requestKey: key}
 			if req.RequestID != "" {
 				cr.inline = forwardAcquire(req)
 			}
@@ -552,6 +556,12 @@ type chargeRequest struct {
 	pending  **pendingWrite
 	extras   func(now int64) ([]storage.Extra, error)
 	inline   func(now int64, pred *storage.Bucket) *storage.LeaseOp
+	// requestKey, for a request-bound acquire, is its lease's key in the first level's item
+	// (storage.RequestKey). Such a charge is never refused before its first write: it reads
+	// nothing first, and a refusal from a state read during the call that holds the lease
+	// answers it instead (*storage.LeaseEntryError), so a repeated acquire is found by its
+	// write's condition (or the read) rather than refused after an earlier try took the tokens.
+	requestKey string
 }
 
 // chargeRun is one charge under way: what it believes of each level's bucket, its lane and
@@ -609,7 +619,7 @@ func (c *chargeRun) try(ctx context.Context, attempt int) (answer []LimitStatus,
 	// A single UpdateItem returns what it wrote: limits not charged are written too (an ADD of
 	// 0), so that their statuses are read, not guessed. A transaction returns nothing.
 	touch := len(c.levels) == 1 && c.extras == nil
-	if !touch {
+	if !touch && c.requestKey == "" {
 		// A transaction returns nothing: a stored bucket whose lanes this Limiter has not read
 		// lately is read first (once per lanesKnownFor), so that its stale lanes are pruned.
 		for i, p := range c.preds {
@@ -675,6 +685,11 @@ func (c *chargeRun) readStale(ctx context.Context, stale int, now int64) ([]Limi
 // the next call, and Available, start from the new parameters instead of re-basing again from
 // the old state (which refills at the old rate).
 func (c *chargeRun) refuse(ctx context.Context, now int64) error {
+	if c.requestKey != "" && c.fresh[0] && c.preds[0] != nil {
+		if _, ok := c.preds[0].Leases[c.requestKey]; ok {
+			return &storage.LeaseEntryError{Key: c.requestKey, Current: c.preds[0]} // a repeat: isReplay
+		}
+	}
 	read := make([]*storage.Bucket, len(c.levels)) // the states read during this call
 	for i, lv := range c.levels {
 		if c.fresh[i] {
