@@ -38,12 +38,13 @@ type backend struct {
 	lim    *limiter.Limiter // full rights, for checks
 	invoke client.InvokerFunc
 	faults *ddbtest.Faults
+	meter  *ddbtest.Meter // the acquire function's DynamoDB requests
 }
 
 func newBackend(t *testing.T) *backend {
 	t.Helper()
-	faults := &ddbtest.Faults{}
-	fc := ddbtest.Client(t, faults.Option(), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
+	faults, meter := &ddbtest.Faults{}, ddbtest.NewMeter()
+	fc := ddbtest.Client(t, meter.Option(), faults.Option(), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
 	table := ddbtest.NewTable(t, fc).Name()
 	// A frozen clock: no refill between a call and its check.
 	frozen := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -55,7 +56,7 @@ func newBackend(t *testing.T) *backend {
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
 	quiet := slog.New(slog.DiscardHandler)
 	h := lambda.NewHandler(acquireapi.New(limiter.New(fc, table, limiter.WithLogger(quiet), now), quiet))
-	return &backend{url: srv.URL, lim: limiter.New(ddbtest.Client(t), table, now), invoke: h.Invoke, faults: faults}
+	return &backend{url: srv.URL, lim: limiter.New(ddbtest.Client(t), table, now), invoke: h.Invoke, faults: faults, meter: meter}
 }
 
 func (b *backend) clients(t *testing.T) map[string]*client.Client {
@@ -91,7 +92,7 @@ func TestLeaseCalls(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(lease.ID()) != 64+1+32 || lease.Degraded() || lease.Consumed()["tpm"] != 500 || len(lease.Statuses()) != 2 || lease.ExpiresAt().IsZero() {
+			if !strings.HasPrefix(lease.ID(), "b.") || lease.Degraded() || lease.Consumed()["tpm"] != 500 || len(lease.Statuses()) != 2 || lease.ExpiresAt().IsZero() {
 				t.Fatalf("lease %+v", lease)
 			}
 			if err := lease.Adjust(ctx, map[string]int64{"tpm": 1500}); err != nil {
@@ -370,5 +371,48 @@ func TestLambdaInvokeErrorIsNotRetriedTwice(t *testing.T) {
 	}
 	if inv.calls != 1 {
 		t.Errorf("Invoke called %d times, want 1 (the SDK retries it)", inv.calls)
+	}
+}
+
+// The LLM flow through the client, which sends a request id with every acquire: acquire with
+// an estimate, settle with the real count costs the API 2 requests, 0 RCU, 2 WCU (1 on AWS
+// each: the lease lives in the bucket item). An acquire whose every answer is lost inside the
+// function (503) is retried by the client with its request id: the retry replays the lease,
+// charged once.
+func TestClientLeaseFlowCost(t *testing.T) {
+	b := newBackend(t)
+	for name, c := range b.clients(t) {
+		t.Run(name, func(t *testing.T) {
+			key := "cost-" + name
+			warm, err := c.Acquire(ctx, request(key)) // create the bucket
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Rollback(ctx, warm.ID()); err != nil {
+				t.Fatal(err)
+			}
+			b.meter.Reset()
+			lease, err := c.Acquire(ctx, request(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Settle(ctx, lease.ID(), map[string]int64{"tpm": 1250}); err != nil {
+				t.Fatal(err)
+			}
+			if u := b.meter.Total(); u.Requests != 2 || u.TableRCU != 0 || u.TableWCU != 2 {
+				t.Fatalf("client acquire + settle: %+v, want 2 requests, 0 RCU, 2 WCU", u)
+			}
+
+			before := b.faults.Lost()
+			b.faults.LoseResponse("UpdateItem", 3) // the function's three tries of one call
+			lost, err := c.Acquire(ctx, request(key))
+			b.faults.Clear()
+			if err != nil || !strings.HasPrefix(lost.ID(), "b.") || b.faults.Lost()-before != 3 {
+				t.Fatalf("acquire retried by the client after a 503: %v %v (lost %d)", lost, err, b.faults.Lost()-before)
+			}
+			if left := b.left(t, key); left["tpm"] != 10000-1250-500 || left["rpm"] != 98 {
+				t.Fatalf("after the retried acquire: %v, want it charged once", left)
+			}
+		})
 	}
 }

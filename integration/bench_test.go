@@ -98,9 +98,10 @@ func paths(b *testing.B) []struct {
 		return out, err
 	}
 	httpFlow := func(key string) error {
-		// The LLM flow over HTTP: acquire with an estimate (no request_id: the lease lives in
-		// the bucket item), then commit with the real count.
+		// The LLM flow over HTTP as the Go client sends it: acquire with an estimate and a
+		// request_id (the lease lives in the bucket item), then commit with the real count.
 		out, err := post("/v1/acquire", `{"entity_id":"`+key+`","resource":"gpt-4","consume":{"rpm":1,"tpm":500},"cascade":false,`+
+			`"request_id":"flow-`+strconv.FormatInt(seq.Add(1), 10)+`",`+
 			`"limits":[{"name":"rpm","capacity":1000000000000,"refill_amount":1000000000000,"refill_period_seconds":60},`+
 			`{"name":"tpm","capacity":1000000000000,"refill_amount":1000000000000,"refill_period_seconds":60}]}`)
 		if err != nil {

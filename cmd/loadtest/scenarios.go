@@ -243,8 +243,8 @@ func scenarioLeases(ctx context.Context, e *env, o options) (*result, error) {
 	l := limitSpec{Name: "tpm", Capacity: 1_000_000_000, Amount: 1_000_000_000, PeriodS: 60}
 	var seq atomic.Int64
 	r := drive(ctx, e, o, "leases", func(ctx context.Context, a *api, rng *rand.Rand, r *scenarioRun) {
-		// Half the leases carry a request id (a lease item; an ambiguous acquire is sent again),
-		// half none (in the bucket item while it has room; an ambiguous acquire is not repeated).
+		// Half the leases carry a request id (an ambiguous acquire is sent again), half none (an
+		// ambiguous acquire is not repeated); both live in the bucket item while it has room.
 		reqID := ""
 		if n := seq.Add(1); n%2 == 0 {
 			reqID = fmt.Sprintf("%s-%d", id, n)

@@ -55,7 +55,8 @@ func TestLostResponsesChargeOnce(t *testing.T) {
 			req := limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{daily}, Consume: map[string]int64{"d": 1}}
 			op := "UpdateItem"
 			if stored {
-				req.LeaseTTL, op = time.Minute, "TransactWriteItems"
+				// In-item leases (UpdateItem), then lease items once the bucket is full.
+				req.LeaseTTL, op = time.Minute, ""
 			}
 			admitted, refused := 0, 0
 			for i := range 60 {
@@ -168,6 +169,7 @@ func TestAdjustRetriedWithKeyCountsOnce(t *testing.T) {
 				req.LeaseTTL = time.Minute
 			}
 			if mode == "item" {
+				fillBucket(t, e, req)
 				req.RequestID, op = "req-1", "TransactWriteItems"
 			}
 			lease := mustAcquire(t, e.lim, req)
@@ -277,9 +279,10 @@ func TestHotBucketIsNeverUnavailable(t *testing.T) {
 // budget is unavailability, and only then does fail-open admit, saying why.
 func TestConflictIsContentionThrottlingIsUnavailability(t *testing.T) {
 	e := newRetryEnv(t, limiter.WithMaxAttempts(4))
-	// A stored lease with a request id: a two-item transaction.
+	// A stored lease on a bucket full of in-item leases: a two-item transaction.
 	req := limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{daily}, Consume: map[string]int64{"d": 1},
 		LeaseTTL: time.Minute, FailureMode: limiter.FailOpen, RequestID: "req-1"}
+	fillBucket(t, e, req)
 	e.faults.FailAttempts("TransactWriteItems", 3, ddbtest.Conflict(2))
 	if _, err := e.lim.Acquire(ctx(), req); err != nil {
 		t.Fatalf("acquire after 3 conflicts: %v", err)
@@ -307,8 +310,8 @@ func TestConflictIsContentionThrottlingIsUnavailability(t *testing.T) {
 		t.Fatalf("throttled, failing closed: %v", err)
 	}
 	e.faults.Clear()
-	if c, a := bucketOf(t, e, "k", "r"); c["d"] != 1 || a != 1 {
-		t.Fatalf("bucket %v %d, want only the first acquire", c, a)
+	if c, a := bucketOf(t, e, "k", "r"); c["d"] != 1 || a != 1+limiter.MaxInlineLeases {
+		t.Fatalf("bucket %v %d, want only the first acquire (and the leases of nothing filling it)", c, a)
 	}
 }
 

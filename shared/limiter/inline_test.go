@@ -23,6 +23,28 @@ func inItemRequest() limiter.AcquireRequest {
 	return r
 }
 
+// fillBucket fills req's bucket up to limiter.MaxInlineLeases open in-item leases of nothing
+// (they consume no tokens, and count as acquires), so that the next stored lease on it goes to
+// a lease item of its own, as on a busy bucket.
+func fillBucket(t *testing.T, e *env, req limiter.AcquireRequest) []*limiter.Lease {
+	t.Helper()
+	req.RequestID, req.LeaseTTL, req.Consume = "", time.Minute, map[string]int64{}
+	for _, lim := range req.Limits {
+		req.Consume[lim.Name] = 0
+	}
+	b, err := storage.New(e.client, e.table).GetBucket(ctx(), req.EntityID, req.Resource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*limiter.Lease
+	for range limiter.MaxInlineLeases - b.LeaseCount {
+		l := mustAcquire(t, e.lim, req)
+		mustInItem(t, l)
+		out = append(out, l)
+	}
+	return out
+}
+
 func mustInItem(t *testing.T, l *limiter.Lease) {
 	t.Helper()
 	if !strings.HasPrefix(l.ID(), "b.") {

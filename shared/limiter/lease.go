@@ -22,7 +22,7 @@ const (
 // changes it (LLM token reconciliation), Commit keeps it, Rollback puts all of it back.
 //
 // A lease lives in memory, or, when acquired with a LeaseTTL, in the table too (in its bucket
-// item when it charged one bucket and has no request id, see MaxInlineLeases; otherwise in an
+// item when it charged one bucket and there was room, see MaxInlineLeases; otherwise in an
 // item of its own): then any process can resume it with Limiter.Lease, and its state (open,
 // committed, rolled back) and
 // the amounts it holds are kept by DynamoDB's conditions, so a commit in one process and a
@@ -40,6 +40,7 @@ type Lease struct {
 	// inline is true for a stored lease kept in its bucket item (see storage.LeaseOp), under key.
 	inline bool
 	key    string
+	secret string // a request-bound in-item lease's secret (storage.InlineLease.Secret)
 	// guessed is true while an in-item lease's amounts are those its id carries, not yet
 	// confirmed by a write or a read of its item.
 	guessed bool
@@ -56,10 +57,11 @@ type Lease struct {
 	pendingAmounts map[string]int64
 }
 
-// ID returns the lease's id: 32 random hex digits; for a stored lease acquired with a request
-// id, 64 hex digits naming the request, '-', and 32 random hex digits; for a stored lease kept
-// in its bucket item (one level, no request id), "b." and base64url of what settling it needs
-// (its 128-bit random key included). None can be guessed.
+// ID returns the lease's id: 32 random hex digits; for a stored lease kept in its bucket item
+// (one level), "b." and base64url of what settling it needs (its 128-bit random key, or, with
+// a request id, the key derived from the request and a 128-bit random secret); for another
+// stored lease acquired with a request id, 64 hex digits naming the request, '-', and 32 random
+// hex digits. None can be guessed.
 func (s *Lease) ID() string { return s.id }
 
 // EntityID returns the entity the lease charged.
@@ -119,7 +121,7 @@ func (s *Lease) closedErr() error {
 		return ErrLeaseRolledBack
 	}
 	if s.stored && !s.l.now().Before(s.expiresAt) {
-		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+		return fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(s.id))
 	}
 	return nil
 }
@@ -128,7 +130,8 @@ func (s *Lease) closedErr() error {
 // give back) at every level the lease charged. It is never refused for lack of tokens: buckets
 // may go negative and recover with time. An adjustment may not give back more than the lease
 // holds (*ValidationError); amounts of zero change nothing, and an adjustment of only zeros
-// writes nothing. One request: an UpdateItem, or a transaction with cascade or a stored lease.
+// writes nothing (on an in-item lease resumed from its id, whose amounts are the id's guess
+// until a write confirms them, it reads what the lease holds: one GetItem). One request: an UpdateItem, or a transaction with cascade or a lease item.
 // A resend of the write (by the SDK after a lost response) applies once; to retry a failed
 // Adjust call itself, use AdjustOnce.
 func (s *Lease) Adjust(ctx context.Context, amounts map[string]int64) error {
@@ -171,6 +174,11 @@ func (s *Lease) adjustTry(ctx context.Context, key string, amounts map[string]in
 	nonzero := false
 	for _, n := range amounts {
 		nonzero = nonzero || n != 0
+	}
+	if !s.degraded && !nonzero && s.guessed {
+		// Nothing to write, but what the lease holds is asked for (the API answers it): the
+		// amounts of a lease resumed from its id are a guess, so read them (one read).
+		return false, s.readEntry(ctx)
 	}
 	if s.degraded || !nonzero || (key != "" && s.keys[key]) {
 		return false, nil
@@ -244,7 +252,7 @@ func (s *Lease) adjustTry(ctx context.Context, key string, amounts map[string]in
 			var ve *ValidationError
 			return s.inline && errors.As(lerr, &ve) && s.state == leaseOpen, lerr
 		}
-		return false, fmt.Errorf("adjust lease %s: %w", s.id, err)
+		return false, fmt.Errorf("adjust lease %s: %w", storage.LeaseRef(s.id), err)
 	}
 	if key != "" {
 		if s.keys == nil {
@@ -294,8 +302,11 @@ func leaseItemOf(err error) (it *storage.LeaseItem, found, ok bool, derr error) 
 		if !found {
 			return nil, false, true, nil
 		}
-		return &storage.LeaseItem{State: e.State, ExpiresAt: e.ExpiresAt, Keys: e.Keys,
-			Levels: []storage.LeaseLevel{{Amounts: e.Amounts}}}, true, true, nil
+		levels := []storage.LeaseLevel{{Amounts: e.Amounts}}
+		if e.Parent != nil {
+			levels = append(levels, storage.LeaseLevel{Amounts: e.Parent})
+		}
+		return &storage.LeaseItem{State: e.State, ExpiresAt: e.ExpiresAt, Keys: e.Keys, Levels: levels}, true, true, nil
 	}
 	return nil, false, false, nil
 }
@@ -308,19 +319,13 @@ func (s *Lease) writes(u storage.LeaseUpdate) (func(int64) ([]storage.Extra, err
 	case !s.stored:
 		return nil, nil
 	case s.inline:
-		op := &storage.LeaseOp{Key: s.key, To: u.To, Expect: map[string]int64{}}
+		op := &storage.LeaseOp{Key: s.key, Secret: s.secret, To: u.To, Expect: map[string]int64{}}
 		if u.Key != "" {
 			op.KeyHash = storage.InlineKeyHash(u.Key)
 		}
-		for _, lim := range s.levels[0].limits {
-			held := s.levels[0].amounts[lim.Name]
-			op.Expect[lim.Name] = held
-			if len(u.Deltas) > 0 && u.Deltas[0][lim.Name] != 0 {
-				if op.Amounts == nil {
-					op.Amounts = map[string]int64{}
-				}
-				op.Amounts[lim.Name] = held + u.Deltas[0][lim.Name]
-			}
+		op.Expect, op.Amounts = s.entryChange(0, u.Deltas)
+		if len(s.levels) > 1 {
+			op.ParentExpect, op.ParentAmounts = s.entryChange(1, u.Deltas)
 		}
 		return nil, func(int64, *storage.Bucket) *storage.LeaseOp { return op }
 	}
@@ -328,6 +333,23 @@ func (s *Lease) writes(u storage.LeaseUpdate) (func(int64) ([]storage.Extra, err
 		up, err := s.l.table.UpdateLease(s.id, u, now)
 		return []storage.Extra{up}, err
 	}, nil
+}
+
+// entryChange returns what an in-item lease's entry must hold of level i (every limit of it),
+// and the amounts deltas change there (nil when none).
+func (s *Lease) entryChange(i int, deltas []map[string]int64) (expect, amounts map[string]int64) {
+	expect = map[string]int64{}
+	for _, lim := range s.levels[i].limits {
+		held := s.levels[i].amounts[lim.Name]
+		expect[lim.Name] = held
+		if len(deltas) > i && deltas[i][lim.Name] != 0 {
+			if amounts == nil {
+				amounts = map[string]int64{}
+			}
+			amounts[lim.Name] = held + deltas[i][lim.Name]
+		}
+	}
+	return expect, amounts
 }
 
 // readEntry reads an in-item lease from its bucket item (strongly consistent) and takes its
@@ -338,7 +360,7 @@ func (s *Lease) readEntry(ctx context.Context) error {
 		return &UnavailableError{Op: "get lease", Err: err}
 	}
 	var ve *ValidationError
-	if err := s.leaseConflict(&storage.LeaseEntryError{Key: s.key, Current: b}); err != nil && !errors.As(err, &ve) {
+	if err := s.leaseConflict(&storage.LeaseEntryError{Key: s.key, Secret: s.secret, Current: b}); err != nil && !errors.As(err, &ve) {
 		return err // committed, rolled back, gone or expired
 	}
 	return s.closedErr()
@@ -364,11 +386,11 @@ func (s *Lease) leaseConflict(err error) error {
 		return nil
 	}
 	if !found && err == nil {
-		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+		return fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(s.id))
 	}
 	switch {
 	case err != nil:
-		return fmt.Errorf("lease %s: %w", s.id, err)
+		return fmt.Errorf("lease %s: %w", storage.LeaseRef(s.id), err)
 	case it.State == storage.LeaseCommitted:
 		s.state = leaseCommitted
 		return ErrLeaseCommitted
@@ -376,7 +398,7 @@ func (s *Lease) leaseConflict(err error) error {
 		s.state = leaseRolledBack
 		return ErrLeaseRolledBack
 	case it.ExpiresAt <= s.l.nowMs():
-		return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+		return fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(s.id))
 	}
 	s.refresh(it)
 	return invalid("adjust", "the lease's amounts changed concurrently; it now holds %v millitokens", it.Levels[0].Amounts)
@@ -406,12 +428,12 @@ func (s *Lease) commit(ctx context.Context) error {
 		it, err := s.l.table.CommitLease(ctx, s.id, s.l.nowMs())
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+			return fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(s.id))
 		case errors.Is(err, storage.ErrLeaseState) && it.State == storage.LeaseRolledBack:
 			s.state = leaseRolledBack
 			return ErrLeaseRolledBack
 		case errors.Is(err, storage.ErrLeaseState):
-			return fmt.Errorf("%w: %s", ErrLeaseNotFound, s.id)
+			return fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(s.id))
 		case err != nil:
 			return &UnavailableError{Op: "commit lease", Err: err}
 		}
@@ -424,7 +446,7 @@ func (s *Lease) commit(ctx context.Context) error {
 // process committed it.
 func (s *Lease) commitInline(ctx context.Context) error {
 	none := []level{{entityID: s.levels[0].entityID, limits: s.levels[0].limits, amounts: map[string]int64{}}}
-	op := &storage.LeaseOp{Key: s.key, To: storage.LeaseCommitted}
+	op := &storage.LeaseOp{Key: s.key, Secret: s.secret, To: storage.LeaseCommitted}
 	_, err := s.l.charge(ctx, chargeRequest{resource: s.resource, levels: none, inline: func(int64, *storage.Bucket) *storage.LeaseOp { return op }})
 	if lerr := s.leaseConflict(err); lerr != nil {
 		if errors.Is(lerr, ErrLeaseCommitted) {
@@ -441,7 +463,7 @@ func (s *Lease) commitInline(ctx context.Context) error {
 
 // Settle makes the lease keep final — whole tokens by limit name of the entity; limits not
 // named keep what the lease holds — at every level it charged, and commits it, in one write
-// (an UpdateItem, or a transaction with cascade or a stored lease; a plain Commit when nothing
+// (an UpdateItem, or a transaction with cascade or a lease item; a plain Commit when nothing
 // changes): the LLM flow of acquire with an estimate, then settle with the real count. Like
 // Adjust it is never refused for lack of tokens. It is idempotent: on a lease already
 // committed keeping final it returns nil, on one committed keeping other amounts
@@ -526,10 +548,10 @@ func (s *Lease) Settle(ctx context.Context, final map[string]int64) error {
 		case lerr != nil:
 			err = lerr // amounts refreshed: try again with them
 		default:
-			return fmt.Errorf("settle lease %s: %w", s.id, err)
+			return fmt.Errorf("settle lease %s: %w", storage.LeaseRef(s.id), err)
 		}
 	}
-	return fmt.Errorf("settle lease %s: %w", s.id, err)
+	return fmt.Errorf("settle lease %s: %w", storage.LeaseRef(s.id), err)
 }
 
 // keeps reports whether the lease holds final (whole tokens, limits named) at its first level.
@@ -568,7 +590,7 @@ func (s *Lease) Rollback(ctx context.Context) error {
 		// so that the refund is exactly what the lease holds. A stored lease needs not: the
 		// rollback's condition reads what its item holds.
 		if err := s.adjust(ctx, s.pendingKey, s.pendingAmounts); err != nil {
-			return fmt.Errorf("rollback lease %s: settle the adjustment whose outcome is unknown: %w", s.id, err)
+			return fmt.Errorf("rollback lease %s: settle the adjustment whose outcome is unknown: %w", storage.LeaseRef(s.id), err)
 		}
 	}
 	var err error
@@ -611,7 +633,7 @@ func (s *Lease) Rollback(ctx context.Context) error {
 			err = lerr // amounts refreshed: try again with them
 		}
 	}
-	return fmt.Errorf("rollback lease %s: %w", s.id, err)
+	return fmt.Errorf("rollback lease %s: %w", storage.LeaseRef(s.id), err)
 }
 
 // rollbackAttempts is how many times Rollback tries its transaction before it returns the
@@ -626,13 +648,13 @@ func (l *Limiter) Lease(ctx context.Context, id string) (*Lease, error) {
 	}
 	it, err := l.table.GetLease(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(id))
 	}
 	if err != nil {
 		return nil, &UnavailableError{Op: "get lease", Err: err}
 	}
 	if it.ExpiresAt <= l.nowMs() {
-		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(id))
 	}
 	s := &Lease{l: l, id: id, entityID: it.EntityID, resource: it.Resource, stored: true,
 		expiresAt: time.UnixMilli(it.ExpiresAt).UTC()}
@@ -647,7 +669,7 @@ func (l *Limiter) Lease(ctx context.Context, id string) (*Lease, error) {
 	}
 	s.keys = it.Keys
 	if len(s.levels) == 0 {
-		return nil, fmt.Errorf("%w: %s has no levels", ErrLeaseNotFound, id)
+		return nil, fmt.Errorf("%w: %s has no levels", ErrLeaseNotFound, storage.LeaseRef(id))
 	}
 	return s, nil
 }
@@ -660,21 +682,25 @@ func (l *Limiter) inlineLease(id string) (*Lease, error) {
 	if err != nil {
 		return nil, invalid("lease_id", "%v", err)
 	}
-	limits := fromConfigs(p.Limits)
-	if err := validateLimits(limits); err != nil {
-		return nil, invalid("lease_id", "its limits: %v", err)
+	levels := []level{{entityID: p.EntityID, limits: fromConfigs(p.Limits), amounts: p.Amounts}}
+	if p.ParentID != "" {
+		levels = append(levels, level{entityID: p.ParentID, limits: fromConfigs(p.ParentLimits), amounts: p.ParentAmounts})
 	}
-	for _, x := range p.Amounts {
-		if x > MaxLeaseTokens*millis {
-			return nil, invalid("lease_id", "holds more than a lease may")
+	for _, lv := range levels {
+		if err := validateLimits(lv.limits); err != nil {
+			return nil, invalid("lease_id", "its limits: %v", err)
+		}
+		for _, x := range lv.amounts {
+			if x > MaxLeaseTokens*millis {
+				return nil, invalid("lease_id", "holds more than a lease may")
+			}
 		}
 	}
 	if p.ExpiresAt <= l.nowMs() {
-		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrLeaseNotFound, storage.LeaseRef(id))
 	}
-	return &Lease{l: l, id: id, entityID: p.EntityID, resource: p.Resource, stored: true, inline: true, key: p.Key, guessed: true,
-		expiresAt: time.UnixMilli(p.ExpiresAt).UTC(),
-		levels:    []level{{entityID: p.EntityID, limits: limits, amounts: p.Amounts}}}, nil
+	return &Lease{l: l, id: id, entityID: p.EntityID, resource: p.Resource, stored: true, inline: true, key: p.Key, secret: p.Secret, guessed: true,
+		expiresAt: time.UnixMilli(p.ExpiresAt).UTC(), levels: levels}, nil
 }
 
 // Do acquires, runs fn with the lease, and commits when fn returns nil. When fn returns an
@@ -688,7 +714,7 @@ func (l *Limiter) Do(ctx context.Context, req AcquireRequest, fn func(context.Co
 	defer func() {
 		if p := recover(); p != nil {
 			if rerr := lease.Rollback(ctx); rerr != nil {
-				l.log.ErrorContext(ctx, "rollback after panic failed", "lease_id", lease.ID(), "error", rerr.Error())
+				l.log.ErrorContext(ctx, "rollback after panic failed", "lease", storage.LeaseRef(lease.ID()), "error", rerr.Error())
 			}
 			panic(p)
 		}

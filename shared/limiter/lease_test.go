@@ -176,6 +176,7 @@ func TestStoredLease(t *testing.T) {
 	req := llmRequest()
 	req.LeaseTTL = time.Minute
 	req.RequestID = "req-42"
+	fillBucket(t, e, req) // a lease item of its own (see inline_test.go for leases in the bucket item)
 	first := mustAcquire(t, e.lim, req)
 	if !first.Stored() || !first.ExpiresAt().Equal(e.clock.Now().Add(time.Minute)) {
 		t.Fatalf("stored %v expires %s", first.Stored(), first.ExpiresAt())

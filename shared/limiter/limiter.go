@@ -3,8 +3,10 @@ package limiter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/internal/randid"
@@ -252,19 +254,38 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 		}
 	}
 	var statuses []LimitStatus
-	if req.LeaseTTL > 0 && req.RequestID == "" && len(levels) == 1 {
-		// One bucket, no request id: the lease lives in the bucket item (one UpdateItem, and
-		// one to settle it), unless the item holds as many as it may.
-		statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels[0], lease)})
-		if errors.Is(err, errInlineFull) || isFull(err) {
-			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels[0], lease)})
+	if req.LeaseTTL > 0 {
+		// The lease lives in the (child's) bucket item: one UpdateItem, and one to settle it;
+		// with cascade, a transaction of the two buckets. Unless the item holds as many as it
+		// may, or, for a request id, a request-bound lease of the item went to a lease item and
+		// has not expired (so that a retried acquire never lands on both paths: see
+		// docs/design.md, In-item leases).
+		key := ""
+		if req.RequestID != "" {
+			key = storage.RequestKey(req.Principal, req.EntityID, req.Resource, req.RequestID)
 		}
-		if errors.Is(err, errInlineFull) || isFull(err) {
-			lease.inline, lease.id = false, storage.NewLeaseID(req.Principal, req.EntityID, req.Resource, req.RequestID)
-			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras})
+		for range 2 {
+			statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, inline: l.inlineAcquire(req, levels, lease), requestKey: key})
+			if !errors.Is(err, errInlineFull) && !isFull(err) || isReplay(req, err) {
+				break
+			}
+		}
+		if errors.Is(err, errInlineFull) || isFull(err) && !isReplay(req, err) {
+			lease.inline, lease.key, lease.secret = false, "", ""
+			lease.id = storage.NewLeaseID(req.Principal, req.EntityID, req.Resource, req.RequestID)
+			cr := chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras, requestKey: key}
+			if req.RequestID != "" {
+				cr.inline = forwardAcquire(req)
+			}
+			statuses, err = l.charge(ctx, cr)
 		}
 	} else {
 		statuses, err = l.charge(ctx, chargeRequest{resource: req.Resource, levels: levels, checked: true, extras: extras})
+	}
+	if isReplay(req, err) {
+		// The request id's lease is in the bucket item: this is a retry of an acquire that was
+		// written (in the item, by an earlier try).
+		return l.replayInline(ctx, req, levels, err)
 	}
 	var xe *storage.ExtraConditionError
 	if errors.As(err, &xe) && req.RequestID != "" && xe.Lease != nil {
@@ -281,6 +302,70 @@ func (l *Limiter) acquire(ctx context.Context, req AcquireRequest) (*Lease, erro
 	lease.levels = levels
 	lease.statuses = statuses
 	return lease, nil
+}
+
+// isReplay reports whether err is the failed write of a request-bound acquire that found the
+// request's lease in its bucket item.
+func isReplay(req AcquireRequest, err error) bool {
+	var le *storage.LeaseEntryError
+	if req.RequestID == "" || !errors.As(err, &le) {
+		return false
+	}
+	_, ok := le.Replayed()
+	return ok
+}
+
+// replayInline returns the in-item lease of a request id that the failed write of a repeated
+// acquire found (isReplay), with the statuses of the item that write returned: no read. Its
+// id is the first answer's as long as the lease was not adjusted, settled or its limits
+// changed since; whatever it is, it names the same lease (key and secret). A lease expired
+// (or settled more than storage.TombstoneMs ago) is not found, as on the lease-item path. A
+// cascade lease's parent statuses come from the cached parent bucket, or one read of it.
+func (l *Limiter) replayInline(ctx context.Context, req AcquireRequest, levels []level, err error) (*Lease, error) {
+	var le *storage.LeaseEntryError
+	errors.As(err, &le)
+	e, _ := le.Replayed()
+	now := l.nowMs()
+	if e.ExpiresAt <= now {
+		return nil, fmt.Errorf("%w: the lease of request %s", ErrLeaseNotFound, req.RequestID)
+	}
+	lease := &Lease{l: l, entityID: req.EntityID, resource: req.Resource, stored: true, inline: true, key: le.Key, secret: e.Secret,
+		expiresAt: time.UnixMilli(e.ExpiresAt).UTC()}
+	id := storage.InlineLeaseID{EntityID: req.EntityID, Resource: req.Resource, Key: le.Key,
+		ExpiresAt: e.ExpiresAt, Limits: toConfigs(levels[0].limits), Amounts: e.Amounts, Secret: e.Secret}
+	buckets := []*storage.Bucket{le.Current}
+	lease.levels = []level{heldLevel(levels[0], e.Amounts)}
+	if len(levels) > 1 && e.Parent != nil {
+		lease.levels = append(lease.levels, heldLevel(levels[1], e.Parent))
+		id.ParentID, id.ParentLimits, id.ParentAmounts = levels[1].entityID, toConfigs(levels[1].limits), e.Parent
+		parent, ok := l.buckets.get(bucketID{levels[1].entityID, req.Resource})
+		if !ok {
+			if parent, err = l.table.GetBucket(ctx, levels[1].entityID, req.Resource); err != nil {
+				return nil, &UnavailableError{Op: "get bucket", Err: err}
+			}
+		}
+		buckets = append(buckets, parent)
+	}
+	lease.id = storage.FormatInlineLeaseID(id)
+	switch e.State {
+	case storage.LeaseCommitted:
+		lease.state = leaseCommitted
+	case storage.LeaseRolledBack:
+		lease.state = leaseRolledBack
+	}
+	lease.statuses = statuses(req.Resource, lease.levels, buckets, now, nil)
+	return lease, nil
+}
+
+// heldLevel returns lv holding amounts (those not zero).
+func heldLevel(lv level, amounts map[string]int64) level {
+	held := level{entityID: lv.entityID, limits: lv.limits, amounts: map[string]int64{}, acquires: 1}
+	for name, x := range amounts {
+		if x != 0 {
+			held.amounts[name] = x
+		}
+	}
+	return held
 }
 
 // replay returns the lease of an acquire repeated with the same request id, with the current
@@ -406,6 +491,12 @@ type chargeRequest struct {
 	pending  **pendingWrite
 	extras   func(now int64) ([]storage.Extra, error)
 	inline   func(now int64, pred *storage.Bucket) *storage.LeaseOp
+	// requestKey, for a request-bound acquire, is its lease's key in the first level's item
+	// (storage.RequestKey). Such a charge is never refused before its first write: it reads
+	// nothing first, and a refusal from a state read during the call that holds the lease
+	// answers it instead (*storage.LeaseEntryError), so a repeated acquire is found by its
+	// write's condition (or the read) rather than refused after an earlier try took the tokens.
+	requestKey string
 }
 
 // chargeRun is one charge under way: what it believes of each level's bucket, its lane and
@@ -463,7 +554,7 @@ func (c *chargeRun) try(ctx context.Context, attempt int) (answer []LimitStatus,
 	// A single UpdateItem returns what it wrote: limits not charged are written too (an ADD of
 	// 0), so that their statuses are read, not guessed. A transaction returns nothing.
 	touch := len(c.levels) == 1 && c.extras == nil
-	if !touch {
+	if !touch && c.requestKey == "" {
 		// A transaction returns nothing: a stored bucket whose lanes this Limiter has not read
 		// lately is read first (once per lanesKnownFor), so that its stale lanes are pruned.
 		for i, p := range c.preds {
@@ -529,12 +620,30 @@ func (c *chargeRun) readStale(ctx context.Context, stale int, now int64) ([]Limi
 // the next call, and Available, start from the new parameters instead of re-basing again from
 // the old state (which refills at the old rate).
 func (c *chargeRun) refuse(ctx context.Context, now int64) error {
+	if c.requestKey != "" && c.fresh[0] && c.preds[0] != nil {
+		if _, ok := c.preds[0].Leases[c.requestKey]; ok {
+			return &storage.LeaseEntryError{Key: c.requestKey, Current: c.preds[0]} // a repeat: isReplay
+		}
+	}
+	read := make([]*storage.Bucket, len(c.levels)) // the states read during this call
 	for i, lv := range c.levels {
 		if c.fresh[i] {
 			c.preds[i] = c.l.rebase(ctx, c.resource, lv.entityID, lv.limits, c.preds[i], now)
+			read[i] = c.preds[i]
 		}
 	}
-	return exceeded(c.resource, c.levels, c.preds, now, false)
+	err := exceeded(c.resource, c.levels, c.preds, now, false)
+	// A transaction refused by one level's condition returns only that item: the other
+	// level's statuses are from this instance's cache, and say so. The refusal and its wait
+	// are the levels' read now: a cached state neither refuses nor makes the caller wait.
+	markEstimated(err.Statuses, c.levels, read)
+	for k := range err.Statuses {
+		if err.Statuses[k].Estimated {
+			err.Statuses[k].Exceeded, err.Statuses[k].RetryAfter = false, 0
+		}
+	}
+	err.RetryAfter = err.PrimaryViolation().RetryAfter
+	return err
 }
 
 // withLease adds the in-item lease's change (if any) to the first write, and the lane, write id
@@ -545,12 +654,14 @@ func (c *chargeRun) withLease(writes []storage.BucketWrite, idx []int, now int64
 		if op = c.inline(now, c.preds[0]); op == nil {
 			return nil, nil, nil, errInlineFull
 		}
-		if len(writes) == 0 {
-			// Nothing charged (a commit, a refund of nothing): the write is the lease's alone.
-			writes = []storage.BucketWrite{{EntityID: c.levels[0].entityID, Resource: c.resource, Now: now, Acquires: c.levels[0].acquires}}
-			idx = []int{0}
+		j := slices.Index(idx, 0)
+		if j < 0 {
+			// Nothing charged at the lease's level (a commit, a refund of nothing there): the
+			// lease's change is a write of its own to that bucket.
+			writes = append([]storage.BucketWrite{{EntityID: c.levels[0].entityID, Resource: c.resource, Now: now, Acquires: c.levels[0].acquires}}, writes...)
+			idx, j = append([]int{0}, idx...), 0
 		}
-		writes[0].Lease = op
+		writes[j].Lease = op
 	}
 	for j := range writes {
 		writes[j].Lane, writes[j].WriteID = c.lane, c.wid
@@ -601,8 +712,8 @@ func (c *chargeRun) failed(ctx context.Context, err error, op *storage.LeaseOp, 
 			cur.LeasesAt, cur.LanesAt = now, now
 			c.preds[i], c.fresh[i] = cur, true
 			c.l.buckets.put(bucketID{c.levels[i].entityID, c.resource}, cur)
-			if op != nil && !op.Holds(f.Current, now) {
-				return &storage.LeaseEntryError{Key: op.Key, Current: f.Current}
+			if op != nil && i == 0 && !op.Holds(f.Current, now) { // the lease is in the first level's item
+				return &storage.LeaseEntryError{Key: op.Key, Secret: op.Secret, Current: f.Current}
 			}
 		}
 		// The lane's id in a current item is not this call's: no earlier try was applied.
@@ -658,17 +769,39 @@ const MaxInlineLeases = 6
 // inlineAcquire returns the in-item lease an acquire of lv records (see charge), and sets the
 // lease's id and expiry to it. An expired entry the predicted bucket shows is removed in the
 // same write; with the item full of live ones it returns nil.
-func (l *Limiter) inlineAcquire(req AcquireRequest, lv level, lease *Lease) func(int64, *storage.Bucket) *storage.LeaseOp {
-	key := storage.NewInlineKey()
+//
+// With a request id the lease's key is the request's (storage.RequestKey), so a retried acquire
+// targets the same entry and finds it (isReplay); it gets a random secret, which its id
+// carries. A request-bound lease is not recorded while the predicted bucket shows a
+// request-bound lease of the item forwarded to a lease item and not yet expired (the write's
+// condition checks it too).
+//
+// With cascade (levels holds the parent too) the entry, in the child's item, also holds the
+// parent's amounts, and the acquire is a transaction of the two buckets.
+func (l *Limiter) inlineAcquire(req AcquireRequest, levels []level, lease *Lease) func(int64, *storage.Bucket) *storage.LeaseOp {
+	lv := levels[0]
+	key, secret := storage.NewInlineKey(), ""
+	if req.RequestID != "" {
+		key, secret = storage.RequestKey(req.Principal, req.EntityID, req.Resource, req.RequestID), storage.NewInlineKey()
+	}
 	var expires int64 // fixed at the first try: a resend must record what the id says
 	return func(now int64, pred *storage.Bucket) *storage.LeaseOp {
 		if expires == 0 {
 			expires = now + req.LeaseTTL.Milliseconds()
 		}
-		op := &storage.LeaseOp{Key: key, Create: true, Max: MaxInlineLeases, ExpiresAt: expires,
+		op := &storage.LeaseOp{Key: key, Create: true, Max: MaxInlineLeases, ExpiresAt: expires, Secret: secret, Request: req.RequestID != "",
 			Amounts: make(map[string]int64, len(lv.limits))}
+		if op.Request && pred != nil && pred.Forwarded >= now {
+			return nil // AttrForwarded only grows: the item's is at least this
+		}
 		for _, lim := range lv.limits {
 			op.Amounts[lim.Name] = lv.amounts[lim.Name]
+		}
+		if len(levels) > 1 {
+			op.ParentAmounts = make(map[string]int64, len(levels[1].limits))
+			for _, lim := range levels[1].limits {
+				op.ParentAmounts[lim.Name] = levels[1].amounts[lim.Name]
+			}
 		}
 		if pred != nil && pred.LeaseCount >= MaxInlineLeases && pred.Leases != nil {
 			for k, e := range pred.Leases {
@@ -686,10 +819,31 @@ func (l *Limiter) inlineAcquire(req AcquireRequest, lv level, lease *Lease) func
 				return nil
 			}
 		}
-		lease.inline, lease.key = true, key
+		lease.inline, lease.key, lease.secret = true, key, secret
 		lease.expiresAt = time.UnixMilli(op.ExpiresAt).UTC()
-		lease.id = storage.FormatInlineLeaseID(storage.InlineLeaseID{EntityID: req.EntityID, Resource: req.Resource, Key: key,
-			ExpiresAt: op.ExpiresAt, Limits: toConfigs(lv.limits), Amounts: op.Amounts})
+		id := storage.InlineLeaseID{EntityID: req.EntityID, Resource: req.Resource, Key: key,
+			ExpiresAt: op.ExpiresAt, Limits: toConfigs(lv.limits), Amounts: op.Amounts, Secret: secret}
+		if len(levels) > 1 {
+			id.ParentID, id.ParentLimits, id.ParentAmounts = levels[1].entityID, toConfigs(levels[1].limits), op.ParentAmounts
+		}
+		lease.id = storage.FormatInlineLeaseID(id)
+		return op
+	}
+}
+
+// forwardAcquire returns the bucket's part of a request-bound acquire whose lease goes to a
+// lease item (the item is full, or forwarded one before): on the condition that the item holds
+// no lease of the request (an earlier try recorded there is found: isReplay), raising the
+// item's storage.AttrForwarded to the lease's expiry, so that no later try of the request
+// creates its lease in the item while this one lives.
+func forwardAcquire(req AcquireRequest) func(int64, *storage.Bucket) *storage.LeaseOp {
+	key := storage.RequestKey(req.Principal, req.EntityID, req.Resource, req.RequestID)
+	return func(now int64, pred *storage.Bucket) *storage.LeaseOp {
+		op := &storage.LeaseOp{Key: key, Forward: true}
+		// The lease item's expiry (acquire's extras, from the same now).
+		if until := time.UnixMilli(now).Add(req.LeaseTTL).UnixMilli(); pred == nil || pred.Forwarded < until {
+			op.ForwardUntil = until
+		}
 		return op
 	}
 }
@@ -702,6 +856,11 @@ func isFull(err error) bool {
 
 // withLease returns the predicted bucket b after op was written.
 func withLease(b *storage.Bucket, op *storage.LeaseOp) *storage.Bucket {
+	if b != nil && op != nil && op.Forward {
+		out := *b
+		out.Forwarded = max(out.Forwarded, op.ForwardUntil)
+		return &out
+	}
 	if b == nil || b.Leases == nil || op == nil {
 		return b // unknown entries stay unknown
 	}
@@ -714,7 +873,7 @@ func withLease(b *storage.Bucket, op *storage.LeaseOp) *storage.Bucket {
 	}
 	switch e, ok := out.Leases[op.Key]; {
 	case op.Create:
-		out.Leases[op.Key] = storage.InlineLease{State: storage.LeaseOpen, ExpiresAt: op.ExpiresAt, Amounts: op.Amounts}
+		out.Leases[op.Key] = storage.InlineLease{State: storage.LeaseOpen, ExpiresAt: op.ExpiresAt, Amounts: op.Amounts, Secret: op.Secret}
 	case ok && op.To != "":
 		e.State, e.ExpiresAt = op.To, b.UpdatedAt+storage.TombstoneMs // about when it can go
 		out.Leases[op.Key] = e
@@ -798,7 +957,7 @@ func mergeWritten(pred, got *storage.Bucket) *storage.Bucket {
 		b.Acquires = got.Acquires
 	}
 	if pred != nil {
-		b.Leases, b.LeaseCount, b.LeasesAt = pred.Leases, pred.LeaseCount, pred.LeasesAt
+		b.Leases, b.LeaseCount, b.LeasesAt, b.Forwarded = pred.Leases, pred.LeaseCount, pred.LeasesAt, pred.Forwarded
 	}
 	if got.LeaseCountSet {
 		b.LeaseCount = got.LeaseCount
@@ -937,7 +1096,7 @@ func applyWrite(pred *storage.Bucket, w storage.BucketWrite) *storage.Bucket {
 			b.Limits[k] = v
 		}
 		b.Acquires = pred.Acquires
-		b.Leases, b.LeaseCount, b.LeasesAt = pred.Leases, pred.LeaseCount, pred.LeasesAt
+		b.Leases, b.LeaseCount, b.LeasesAt, b.Forwarded = pred.Leases, pred.LeaseCount, pred.LeasesAt, pred.Forwarded
 	}
 	if w.Lease != nil && w.Lease.Create {
 		b.LeaseCount += 1 - int64(len(w.Lease.Prune))
@@ -1013,7 +1172,7 @@ func msDuration(ms int64) time.Duration {
 
 // exceeded builds the refusal of a checked charge from the states it saw. contended marks a
 // refusal after lost races: its wait is at least contentionRetry.
-func exceeded(resource string, levels []level, buckets []*storage.Bucket, now int64, contended bool) error {
+func exceeded(resource string, levels []level, buckets []*storage.Bucket, now int64, contended bool) *RateLimitExceededError {
 	req := make([]map[string]int64, len(levels))
 	for i, lv := range levels {
 		req[i] = lv.amounts

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	rat "math/big"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,14 +75,22 @@ func floorTokens(r *rat.Rat) int64 {
 // different hosts) through random acquires, adjusts, commits and rollbacks of one bucket, and
 // checks every decision, status, wait and counter against the exact model. With stored leases
 // (in their bucket item while it has room, else lease items), each adjust, commit and rollback
-// is made by a random instance that resumes the lease by id.
+// is made by a random instance that resumes the lease by id. With request ids, a third of the
+// admitted acquires is repeated at once by a random instance (a client's retry), which must
+// answer with the same lease and charge nothing. With cascade, the leases are request-bound
+// and charge the entity and its parent (the entry in the child's item holds both), and a
+// quarter of the acquires take from the parent alone, so that the two levels differ.
 func TestModel(t *testing.T) {
-	for _, stored := range []bool{false, true} {
-		t.Run(fmt.Sprintf("stored=%v", stored), func(t *testing.T) { testModel(t, stored) })
+	for _, mode := range []string{"memory", "stored", "request", "cascade"} {
+		t.Run(mode, func(t *testing.T) { testModel(t, mode) })
 	}
 }
 
-func testModel(t *testing.T, stored bool) {
+// requestTTL is the lease TTL of TestModel's request-bound leases.
+const requestTTL = 20 * time.Second
+
+func testModel(t *testing.T, mode string) {
+	stored, requests := mode != "memory", mode == "request" || mode == "cascade"
 	e := newEnv(t)
 	limits := []limiter.Limit{
 		limiter.NewLimit("a", 20, 7, 3*time.Second),
@@ -91,9 +101,21 @@ func testModel(t *testing.T, stored bool) {
 	for _, s := range skews {
 		lims = append(lims, limiter.New(e.client, e.table, limiter.WithClock(func() time.Time { return e.clock.Now().Add(s) })))
 	}
-	models := map[string]*model{}
-	for _, l := range limits {
-		models[l.Name] = newModel(l, 0) // full at every instant before the first write
+	entities := []string{"m"} // the levels a lease charges
+	if mode == "cascade" {
+		entities = append(entities, "p")
+		for _, ent := range []limiter.Entity{{ID: "p"}, {ID: "m", ParentID: "p", Cascade: true}} {
+			if _, err := e.lim.CreateEntity(ctx(), ent); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	models := map[string]map[string]*model{} // by entity, then limit
+	for _, ent := range entities {
+		models[ent] = map[string]*model{}
+		for _, l := range limits {
+			models[ent][l.Name] = newModel(l, 0) // full at every instant before the first write
+		}
 	}
 	type open struct {
 		lease *limiter.Lease
@@ -103,8 +125,22 @@ func testModel(t *testing.T, stored bool) {
 	clockOf := func(i int) int64 { return e.clock.Now().Add(skews[i]).UnixMilli() }
 	var leases []open
 	rng := rand.New(rand.NewPCG(8, 8))
-	var consumed = map[string]int64{}
-	var acquires int64
+	consumed := map[string]map[string]int64{} // by entity, then limit
+	acquires := map[string]int64{}
+	for _, ent := range entities {
+		consumed[ent] = map[string]int64{}
+	}
+	// charge applies x of every limit of amounts at the levels ents, at now.
+	charge := func(ents []string, now int64, amounts map[string]int64, sign int64) {
+		for _, ent := range ents {
+			for name, x := range amounts {
+				if x != 0 {
+					models[ent][name].charge(now, sign*x)
+				}
+				consumed[ent][name] += sign * x
+			}
+		}
+	}
 	steps := 400
 	// resume hands lease i to a random instance, as another Lambda instance settling it by id
 	// (stored leases only); its writes use that instance's clock.
@@ -119,23 +155,45 @@ func testModel(t *testing.T, stored bool) {
 		}
 		leases[i].lease, leases[i].by = l, j
 	}
-	var admitted, refused, adjusted, rolledBack int
+	var admitted, refused, adjusted, rolledBack, inItem int
 	for step := range steps {
 		e.clock.Advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		// An expired lease stands as committed: the model keeps its charge, and it leaves the
+		// walk before any instance's clock reaches its expiry.
+		kept := leases[:0]
+		for _, o := range leases {
+			if !stored || o.lease.ExpiresAt().UnixMilli() > clockOf(len(lims)-1)+1 {
+				kept = append(kept, o)
+			}
+		}
+		leases = kept
 		k := rng.IntN(len(lims))
 		lim, now := lims[k], clockOf(k)
 		switch op := rng.IntN(10); {
 		case op < 5 || len(leases) == 0: // acquire
 			want := map[string]int64{"a": int64(rng.IntN(6)), "b": int64(rng.IntN(400))}
-			ok := true
-			for name, x := range want {
-				if models[name].level(now).Cmp(rat.NewRat(x, 1)) < 0 && x > 0 {
-					ok = false
-				}
-			}
 			req := limiter.AcquireRequest{EntityID: "m", Resource: "r", Limits: limits, Consume: want}
-			if stored {
+			levels := entities
+			direct := mode == "cascade" && rng.IntN(4) == 0
+			switch {
+			case direct: // from the parent alone, committed at once
+				req.EntityID, levels = "p", entities[1:]
+			case stored:
 				req.LeaseTTL = limiter.MaxLeaseTTL
+			}
+			if requests && !direct {
+				// Short-lived, so that leases expire during the walk and the bucket keeps
+				// switching between in-item leases and lease items (forwarded ones block
+				// request-bound leases in the item until they expire).
+				req.RequestID, req.LeaseTTL = fmt.Sprintf("req-%d", step), requestTTL
+			}
+			ok := true
+			for _, ent := range levels {
+				for name, x := range want {
+					if models[ent][name].level(now).Cmp(rat.NewRat(x, 1)) < 0 && x > 0 {
+						ok = false
+					}
+				}
 			}
 			lease, err := lim.Acquire(ctx(), req)
 			var rle *limiter.RateLimitExceededError
@@ -146,9 +204,14 @@ func testModel(t *testing.T, stored bool) {
 				t.Fatalf("step %d: model refuses %v at %d, limiter: %v", step, want, now, err)
 			case !ok:
 				var longest int64
-				for name, x := range want {
-					if x > 0 {
-						longest = max(longest, models[name].wait(now, x))
+				for _, ent := range levels {
+					if slices.ContainsFunc(rle.Statuses, func(s limiter.LimitStatus) bool { return s.EntityID == ent && s.Estimated }) {
+						continue // a level the refusing transaction did not return: not what refused
+					}
+					for name, x := range want {
+						if x > 0 {
+							longest = max(longest, models[ent][name].wait(now, x))
+						}
 					}
 				}
 				refused++
@@ -156,28 +219,48 @@ func testModel(t *testing.T, stored bool) {
 					t.Fatalf("step %d: retry after %s, model %d ms", step, rle.RetryAfter, longest)
 				}
 				for _, s := range rle.Statuses {
-					if s.Available != floorTokens(models[s.Limit.Name].level(now)) {
-						t.Fatalf("step %d: refusal status %s %d, model %s", step, s.Limit.Name, s.Available, models[s.Limit.Name].level(now).FloatString(3))
+					if s.Estimated {
+						continue // a level the refusing transaction did not return
+					}
+					if m := models[s.EntityID][s.Limit.Name]; s.Available != floorTokens(m.level(now)) {
+						t.Fatalf("step %d: refusal status %s/%s %d, model %s", step, s.EntityID, s.Limit.Name, s.Available, m.level(now).FloatString(3))
 					}
 				}
 			default:
-				for name, x := range want {
-					if x > 0 {
-						models[name].charge(now, x)
-					}
-					consumed[name] += x
+				charge(levels, now, want, 1)
+				for _, ent := range levels {
+					acquires[ent]++
 				}
-				acquires++
 				admitted++
 				for _, s := range lease.Statuses() {
 					if stored && s.Estimated {
-						continue // a lease item's transaction answers nothing
+						continue // a transaction answers nothing
 					}
-					if s.Available != floorTokens(models[s.Limit.Name].level(now)) || s.Estimated {
-						t.Fatalf("step %d: status %s %d (estimated %v), model %s", step, s.Limit.Name, s.Available, s.Estimated, models[s.Limit.Name].level(now).FloatString(3))
+					if m := models[s.EntityID][s.Limit.Name]; s.Available != floorTokens(m.level(now)) || s.Estimated {
+						t.Fatalf("step %d: status %s/%s %d (estimated %v), model %s", step, s.EntityID, s.Limit.Name, s.Available, s.Estimated, m.level(now).FloatString(3))
 					}
 				}
-				leases = append(leases, open{lease, want, k})
+				if direct {
+					break
+				}
+				by := k
+				if requests && rng.IntN(3) == 0 {
+					by = rng.IntN(len(lims))
+					again, err := lims[by].Acquire(ctx(), req)
+					if err != nil || again.ID() != lease.ID() {
+						t.Fatalf("step %d: repeated acquire: %v %v, want lease %s", step, again, err, lease.ID())
+					}
+					for name, x := range want {
+						if again.Consumed()[name] != x {
+							t.Fatalf("step %d: repeated acquire holds %v, want %v", step, again.Consumed(), want)
+						}
+					}
+					lease = again
+				}
+				if strings.HasPrefix(lease.ID(), "b.") {
+					inItem++
+				}
+				leases = append(leases, open{lease, want, by})
 			}
 		case op < 7: // adjust, up or down (never below what the lease holds)
 			i := rng.IntN(len(leases))
@@ -189,12 +272,9 @@ func testModel(t *testing.T, stored bool) {
 			}
 			adjusted++
 			// The lease's own limiter wrote it, at that limiter's clock.
+			charge(entities, clockOf(leases[i].by), adj, 1)
 			for name, x := range adj {
-				if x != 0 {
-					models[name].charge(clockOf(leases[i].by), x)
-				}
 				leases[i].held[name] += x
-				consumed[name] += x
 			}
 		case op < 8: // commit
 			i := rng.IntN(len(leases))
@@ -209,35 +289,38 @@ func testModel(t *testing.T, stored bool) {
 			if err := leases[i].lease.Rollback(ctx()); err != nil {
 				t.Fatal(err)
 			}
-			ln := clockOf(leases[i].by)
-			for name, x := range leases[i].held {
-				if x != 0 {
-					models[name].charge(ln, -x)
-				}
-				consumed[name] -= x
+			charge(entities, clockOf(leases[i].by), leases[i].held, -1)
+			for _, ent := range entities {
+				acquires[ent]--
 			}
-			acquires--
 			rolledBack++
 			leases = append(leases[:i], leases[i+1:]...)
 		}
 		if step%25 == 0 {
-			av, err := lim.Available(ctx(), limiter.AvailableRequest{EntityID: "m", Resource: "r", Limits: limits})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for name, m := range models {
-				if av[name] != floorTokens(m.level(now)) {
-					t.Fatalf("step %d: available %s %d, model %s", step, name, av[name], m.level(now).FloatString(3))
+			for _, ent := range entities {
+				av, err := lim.Available(ctx(), limiter.AvailableRequest{EntityID: ent, Resource: "r", Limits: limits})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for name, m := range models[ent] {
+					if av[name] != floorTokens(m.level(now)) {
+						t.Fatalf("step %d: available %s/%s %d, model %s", step, ent, name, av[name], m.level(now).FloatString(3))
+					}
 				}
 			}
 		}
 	}
-	t.Logf("%d admitted, %d refused, %d adjusted, %d rolled back", admitted, refused, adjusted, rolledBack)
+	t.Logf("%d admitted (%d leases in their bucket item), %d refused, %d adjusted, %d rolled back", admitted, inItem, refused, adjusted, rolledBack)
 	if admitted < steps/10 || refused < steps/10 {
 		t.Fatalf("the random walk does not reach both sides of the limits: %d admitted, %d refused", admitted, refused)
 	}
-	c, acq := bucketOf(t, e, "m", "r")
-	if c["a"] != consumed["a"] || c["b"] != consumed["b"] || acq != acquires {
-		t.Fatalf("counters %v %d, model %v %d", c, acq, consumed, acquires)
+	if requests && (inItem < admitted/5 || inItem > admitted*4/5) {
+		t.Fatalf("%d of %d admitted acquires were request-bound leases in their bucket item: the walk does not cover both paths", inItem, admitted)
+	}
+	for _, ent := range entities {
+		c, acq := bucketOf(t, e, ent, "r")
+		if c["a"] != consumed[ent]["a"] || c["b"] != consumed[ent]["b"] || acq != acquires[ent] {
+			t.Fatalf("%s: counters %v %d, model %v %d", ent, c, acq, consumed[ent], acquires[ent])
+		}
 	}
 }

@@ -90,7 +90,8 @@ func TestRow8StatusesTrueOrEstimated(t *testing.T) {
 	if st[0].Estimated || st[0].Available != 47 {
 		t.Fatalf("in-item stored lease status %+v: want 47 exact (one UpdateItem answers it)", st[0])
 	}
-	stored.RequestID = "req-1" // a lease item of its own: a transaction, which answers nothing
+	fillBucket(t, e, stored)
+	stored.RequestID = "req-1" // a lease item of its own (the bucket is full): a transaction, which answers nothing
 	st = mustAcquire(t, e.lim, stored).Statuses()
 	if !st[0].Estimated || st[0].Available < 46 {
 		t.Fatalf("stored lease status %+v: want an estimate", st[0])
@@ -111,8 +112,17 @@ func TestRow9Zeros(t *testing.T) {
 	if err := resumed.Adjust(ctx(), map[string]int64{"rpm": 0, "tpm": 0}); err != nil {
 		t.Fatalf("zero adjust: %v", err)
 	}
-	if n := e.meter.Total().Requests; n != 0 {
-		t.Fatalf("zero adjust made %d requests", n)
+	// It writes nothing; a lease resumed from its id knows only the amounts the id carries, so
+	// it reads what it holds (one GetItem), for Consumed (the API's answer) to be true.
+	if u := e.meter.Snapshot(); len(u) != 1 || u["GetItem"].Requests != 1 || e.meter.Total().TableWCU != 0 {
+		t.Fatalf("zero adjust made %+v, want one read and no write", u)
+	}
+	if c := resumed.Consumed(); c["tpm"] != 100 || c["rpm"] != 1 {
+		t.Fatalf("after a zero adjust the lease holds %v, want rpm 1, tpm 100", c)
+	}
+	e.meter.Reset()
+	if err := lease.Adjust(ctx(), map[string]int64{"rpm": 0, "tpm": 0}); err != nil || e.meter.Total().Requests != 0 {
+		t.Fatalf("zero adjust of the acquiring process's lease: %v, %+v requests, want none", err, e.meter.Snapshot())
 	}
 	other := e.newLimiter()
 	mustAcquire(t, other, limiter.AcquireRequest{EntityID: "k", Resource: "r", Limits: []limiter.Limit{rpm, tpm}, Consume: map[string]int64{"rpm": 9}})

@@ -81,6 +81,8 @@ type Bucket struct {
 	LeaseCount int64
 	// LeaseCountSet is true when a Partial bucket has LeaseCount.
 	LeaseCountSet bool
+	// Forwarded is the item's AttrForwarded (0 when absent; a Partial bucket has none).
+	Forwarded int64
 	// Partial is true for what a successful single write returns: only the limits it wrote
 	// (with their params and state after it; Consumed only where the write added to it), and
 	// Acquires only when it added to them.
@@ -515,6 +517,9 @@ func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
 	}
 	if b.LeaseCount, err = Int64Attr(item, AttrInlineCount); err != nil {
+		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
+	}
+	if b.Forwarded, err = Int64Attr(item, AttrForwarded); err != nil {
 		return nil, fmt.Errorf("storage: bucket %s/%s: %w", b.EntityID, b.Resource, err)
 	}
 	for name, av := range item {

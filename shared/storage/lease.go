@@ -74,6 +74,15 @@ func amountAttr(level int, name string) string {
 //     load must present, so knowing a request id is not enough to reach its lease. One item
 //     serves as both the lease and the idempotency record.
 
+// LeaseRef returns what errors and logs show of a lease id: its first 8 characters and "…",
+// enough to tell leases apart, far too little to settle one (an id is a bearer secret).
+func LeaseRef(id string) string {
+	if len(id) <= 8 {
+		return id
+	}
+	return id[:8] + "…"
+}
+
 // ErrBadLeaseID means a string is not a lease id.
 var ErrBadLeaseID = errors.New("storage: malformed lease id")
 
@@ -90,12 +99,17 @@ func NewLeaseID(principal, entity, resource, requestID string) string {
 func randomHex() string { return randid.Hex() }
 
 func requestHash(principal, entity, resource, requestID string) string {
+	h := requestHashBytes(principal, entity, resource, requestID)
+	return hex.EncodeToString(h[:])
+}
+
+// requestHashBytes is the SHA-256 of a request: principal, entity, resource and request id.
+func requestHashBytes(principal, entity, resource, requestID string) [sha256.Size]byte {
 	key := entity + "\x00" + resource + "\x00" + requestID
 	if principal != "" {
 		key = "p\x00" + principal + "\x00" + key
 	}
-	h := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(h[:])
+	return sha256.Sum256([]byte(key))
 }
 
 // parseLeaseID returns a lease's key and, for a request-bound lease, the secret its item keeps.
@@ -238,7 +252,7 @@ func (t *Table) UpdateLease(id string, u LeaseUpdate, now int64) (Extra, error) 
 func (t *Table) CommitLease(ctx context.Context, id string, now int64) (*LeaseItem, error) {
 	k, _, err := parseLeaseID(id)
 	if err != nil {
-		return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("lease %s: %w", LeaseRef(id), ErrNotFound)
 	}
 	_, err = t.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(t.name), Key: k,
@@ -252,16 +266,16 @@ func (t *Table) CommitLease(ctx context.Context, id string, now int64) (*LeaseIt
 	})
 	if ccf, ok := asCCF(err); ok {
 		if len(ccf.Item) == 0 {
-			return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
+			return nil, fmt.Errorf("lease %s: %w", LeaseRef(id), ErrNotFound)
 		}
 		it, err := DecodeLease(ccf.Item)
 		if err != nil {
 			return nil, err
 		}
-		return it, fmt.Errorf("lease %s: %w", id, ErrLeaseState)
+		return it, fmt.Errorf("lease %s: %w", LeaseRef(id), ErrLeaseState)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("commit lease %s: %w", id, err)
+		return nil, fmt.Errorf("commit lease %s: %w", LeaseRef(id), err)
 	}
 	return nil, nil
 }
@@ -283,10 +297,10 @@ func (t *Table) GetLease(ctx context.Context, id string) (*LeaseItem, error) {
 	}
 	out, err := t.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.name), Key: k, ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return nil, fmt.Errorf("get lease %s: %w", id, err)
+		return nil, fmt.Errorf("get lease %s: %w", LeaseRef(id), err)
 	}
 	if out.Item == nil || subtle.ConstantTimeCompare([]byte(strAttr(out.Item[attrSecret])), []byte(secret)) != 1 {
-		return nil, fmt.Errorf("lease %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("lease %s: %w", LeaseRef(id), ErrNotFound)
 	}
 	return DecodeLease(out.Item)
 }
@@ -322,7 +336,7 @@ func DecodeLease(item map[string]types.AttributeValue) (*LeaseItem, error) {
 		l.Levels = append(l.Levels, lv)
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("storage: lease %s: %w", l.ID, d.err)
+		return nil, fmt.Errorf("storage: lease %s: %w", LeaseRef(l.ID), d.err)
 	}
 	return l, nil
 }

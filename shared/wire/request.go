@@ -45,15 +45,18 @@ type AcquireRequest struct {
 	UseStoredLimits bool
 	FailureMode     FailureMode
 	// LeaseTTL, when positive, stores the lease in the table so that any process can resume it
-	// by id with limiter.Limiter.Lease until it expires. At most MaxLeaseTTL. A lease of one bucket
-	// without a RequestID lives in the bucket item, written by the same UpdateItem as the
-	// consumption (and each later change of it likewise); with a RequestID, cascade, or a bucket
-	// holding limiter.MaxInlineLeases already, it is an item of its own written in the same
-	// transaction as the consumption (one more item per write).
+	// by id with limiter.Limiter.Lease until it expires. At most MaxLeaseTTL. The lease lives in
+	// the entity's bucket item, written by the same UpdateItem as the consumption (with cascade,
+	// the same two-item transaction of the entity's and the parent's buckets), and each later
+	// change of it likewise; in a bucket holding limiter.MaxInlineLeases already, or (with a
+	// RequestID) one that sent a request-bound lease to a lease item which has not expired, it
+	// is an item of its own written in the same transaction as the consumption (one more item
+	// per write).
 	LeaseTTL time.Duration
 	// RequestID makes a retried acquire idempotent: an acquire with the same principal, entity,
-	// resource and request id returns the lease of the first and consumes nothing. It needs
-	// LeaseTTL.
+	// resource and request id returns the lease of the first and consumes nothing, until that
+	// lease expires (a lease in its bucket item: or until storage.TombstoneMs after it was
+	// settled or rolled back; then ErrLeaseNotFound or a new acquire). It needs LeaseTTL.
 	RequestID string
 	// Principal is the identity of the caller (such as the IAM principal's ARN behind an API),
 	// "" when there is only one. Request ids are scoped to it: the same request id from another
