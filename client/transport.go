@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -28,6 +30,15 @@ type call struct {
 	leaseID string
 	body    any    // nil: no body
 	method  string // "" is POST; admin calls (HTTP only) use GET, PUT and DELETE
+}
+
+// shownPath is the call's path as errors show it: a lease id (a bearer secret: it settles the
+// lease) cut to wire.LeaseRef.
+func (c call) shownPath() string {
+	if c.leaseID == "" {
+		return c.path
+	}
+	return strings.Replace(c.path, url.PathEscape(c.leaseID), wire.LeaseRef(c.leaseID), 1)
 }
 
 // transport sends a call and returns the answer's status and body; an error means no answer.
@@ -74,12 +85,16 @@ func (t *httpTransport) send(ctx context.Context, c call) (int, []byte, error) {
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, c.path, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = t.base + c.shownPath() // net/http's error names the whole URL
+		}
+		return 0, nil, fmt.Errorf("%s %s: %w", method, c.shownPath(), err)
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return 0, nil, fmt.Errorf("read answer of %s %s: %w", method, c.path, err)
+		return 0, nil, fmt.Errorf("read answer of %s %s: %w", method, c.shownPath(), err)
 	}
 	return resp.StatusCode, out, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/zeroae/zae-limiter-go/internal/randid"
+	"github.com/zeroae/zae-limiter-go/shared/wire"
 )
 
 // Lease states as stored: the same words as the HTTP API's (httpapi.LeaseOpen…).
@@ -74,14 +75,9 @@ func amountAttr(level int, name string) string {
 //     load must present, so knowing a request id is not enough to reach its lease. One item
 //     serves as both the lease and the idempotency record.
 
-// LeaseRef returns what errors and logs show of a lease id: its first 8 characters and "…",
-// enough to tell leases apart, far too little to settle one (an id is a bearer secret).
-func LeaseRef(id string) string {
-	if len(id) <= 8 {
-		return id
-	}
-	return id[:8] + "…"
-}
+// LeaseRef returns what errors and logs show of a lease id (wire.LeaseRef): its first 8
+// characters and "…", far too little to settle the lease.
+func LeaseRef(id string) string { return wire.LeaseRef(id) }
 
 // ErrBadLeaseID means a string is not a lease id.
 var ErrBadLeaseID = errors.New("storage: malformed lease id")

@@ -35,3 +35,12 @@ func InvalidIDReason(s string) string {
 	}
 	return ""
 }
+
+// LeaseRef returns what errors and logs show of a lease id: its first 8 characters and "…",
+// enough to tell leases apart, far too little to settle one (an id is a bearer secret).
+func LeaseRef(id string) string {
+	if len(id) <= 8 {
+		return id
+	}
+	return id[:8] + "…"
+}
