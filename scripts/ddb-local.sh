@@ -46,7 +46,7 @@ start() {
   if in_use "$port"; then
     # Another checkout's `make test` (or anything else): answering its server would mix two
     # runs' tables, and its end would stop ours.
-    echo "port $port is in use; choose another (e.g. DDB_TEST_PORT=$(free_port "$port"))" >&2; exit 1
+    echo "port $port is in use by something else; choose a free one, e.g. $(free_port "$port") (make run: DDB_PORT=…, make test: DDB_TEST_PORT=…)" >&2; exit 1
   fi
   lib=$(lib_dir)
   mkdir -p "$ROOT/.local"
