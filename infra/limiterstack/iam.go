@@ -56,12 +56,13 @@ func TableGrants() map[string][]TableGrant {
 				Partitions: AcquireWritablePartitions},
 		},
 		// admin: reads items, lists partitions (entity deletion, usage) and queries the indexes
-		// (children of a parent, usage per resource); writes entities and stored limits; deletes
-		// a deleted entity's buckets.
+		// (children of a parent, usage per resource); writes entities and stored limits (an
+		// entity's limits on the condition, checked in the transaction, that the entity is
+		// stored); deletes a deleted entity's buckets.
 		FunctionAdmin: {
 			{Sid: "ReadTableAndIndexes", Actions: []string{"dynamodb:GetItem", "dynamodb:Query"}, Indexes: true},
 			{Sid: "WriteEntityAndLimitPartitions",
-				Actions:    []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+				Actions:    []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"},
 				Partitions: AdminWritablePartitions},
 			{Sid: "DeleteBucketsOfDeletedEntities", Actions: []string{"dynamodb:BatchWriteItem"},
 				Partitions: AdminBucketCleanupPartitions},

@@ -204,7 +204,7 @@ func TestRoleStatements(t *testing.T) {
 		FunctionAdmin: {
 			"WriteOwnLogs":        logs(FunctionAdmin),
 			"ReadTableAndIndexes": {[]string{"dynamodb:GetItem", "dynamodb:Query"}, []any{table, index("GSI1"), index("GSI2")}, nil},
-			"WriteEntityAndLimitPartitions": {[]string{"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+			"WriteEntityAndLimitPartitions": {[]string{"dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 				[]any{table}, leading("E#*", "R#*", "SYSTEM", "AUDIT#*")},
 			"DeleteBucketsOfDeletedEntities": {[]string{"dynamodb:BatchWriteItem"}, []any{table}, leading("B#*")},
 		},
@@ -315,13 +315,13 @@ func TestPartitionWriteAccess(t *testing.T) {
 			"B#user-1": {"dynamodb:PutItem", "dynamodb:UpdateItem"}, "LEASE#01HZX": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
 		},
 		FunctionAdmin: {
-			"E#user-1": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
-			"R#gpt-4":  {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
-			"SYSTEM":   {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+			"E#user-1": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"},
+			"R#gpt-4":  {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"},
+			"SYSTEM":   {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"},
 			"B#user-1": {"dynamodb:BatchWriteItem"}, // deleting a deleted entity's buckets
 			// Audit records of admin changes, written in the same transaction as each change.
-			"AUDIT#E#user-1": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
-			"AUDIT#SYSTEM":   {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+			"AUDIT#E#user-1": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"},
+			"AUDIT#SYSTEM":   {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"},
 		},
 		FunctionAggregator: {"U#user-1": {"dynamodb:UpdateItem"}},
 	}

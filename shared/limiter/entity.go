@@ -70,6 +70,8 @@ func mapStorageErr(op string, err error) error {
 		return fmt.Errorf("%w: %w", ErrParentIsChild, err)
 	case errors.Is(err, storage.ErrHasChildren):
 		return fmt.Errorf("%w: %w", ErrHasChildren, err)
+	case errors.Is(err, storage.ErrEntityNotStored):
+		return fmt.Errorf("%w: %w", ErrEntityNotFound, err)
 	}
 	return &UnavailableError{Op: op, Err: err}
 }

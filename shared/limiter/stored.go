@@ -53,8 +53,21 @@ func fromConfigs(cs []storage.LimitConfig) []Limit {
 
 // SetLimits stores the limits of a scope, replacing what was there, with its audit record (see
 // AuditRecord and WithActor). At least one limit. Limits equal to those stored (same limits in
-// the same order) write nothing and make no record.
+// the same order) write nothing and make no record. An entity's scope needs no stored entity
+// (see SetStoredEntityLimits).
 func (l *Limiter) SetLimits(ctx context.Context, sc Scope, limits []Limit) error {
+	return l.setLimits(ctx, sc, limits, false)
+}
+
+// SetStoredEntityLimits is SetLimits on the condition, for an entity's scope, that the entity
+// is stored: checked in the same transaction as the write, it returns ErrEntityNotFound and
+// writes nothing otherwise. So limits set while DeleteEntity runs are either deleted with the
+// entity or refused, never left behind for an entity that is gone. The admin API uses it.
+func (l *Limiter) SetStoredEntityLimits(ctx context.Context, sc Scope, limits []Limit) error {
+	return l.setLimits(ctx, sc, limits, true)
+}
+
+func (l *Limiter) setLimits(ctx context.Context, sc Scope, limits []Limit, requireEntity bool) error {
 	st, err := storageScope(sc)
 	if err != nil {
 		return err
@@ -82,7 +95,7 @@ func (l *Limiter) SetLimits(ctx context.Context, sc Scope, limits []Limit) error
 			expect, c.prev, c.rec.Version = storage.Expect(cur.Version), cur.UpdatedAt, cur.Version+1
 		}
 		c.write = func(ctx context.Context, rec *storage.AuditRecord) error {
-			return l.table.PutLimits(ctx, st, configs, rec.At, expect, rec)
+			return l.table.PutLimits(ctx, st, configs, rec.At, expect, rec, requireEntity)
 		}
 		return c, nil
 	})

@@ -418,3 +418,44 @@ func TestCostPerOperation(t *testing.T) {
 		}
 	}
 }
+
+// SetStoredEntityLimits writes an entity's limits only while the entity is stored, checked in
+// the write's own transaction: after a DeleteEntity (here by another instance, as the admin API
+// checking first and writing second could not see) it is refused and leaves nothing behind;
+// other scopes need no entity.
+func TestSetStoredEntityLimits(t *testing.T) {
+	e := newEnv(t)
+	rpm := []limiter.Limit{limiter.PerMinute("rpm", 10)}
+	if err := e.lim.SetStoredEntityLimits(ctx(), limiter.EntityDefault("never"), rpm); !errors.Is(err, limiter.ErrEntityNotFound) {
+		t.Fatalf("limits of an entity never stored: %v, want ErrEntityNotFound", err)
+	}
+	if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: "key"}); err != nil {
+		t.Fatal(err)
+	}
+	e.meter.Reset()
+	if err := e.lim.SetStoredEntityLimits(ctx(), limiter.EntityResource("key", "gpt-4"), rpm); err != nil {
+		t.Fatalf("limits of a stored entity: %v", err)
+	}
+	got := e.meter.Snapshot()
+	if got["GetItem"].Requests != 1 || got["TransactWriteItems"].Requests != 1 || len(got) != 2 {
+		t.Errorf("set limits of a stored entity: %+v, want 1 GetItem and 1 TransactWriteItems", got)
+	}
+	if err := e.newLimiter().DeleteEntity(ctx(), "key"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.lim.SetStoredEntityLimits(ctx(), limiter.EntityDefault("key"), rpm); !errors.Is(err, limiter.ErrEntityNotFound) {
+		t.Fatalf("limits of a deleted entity: %v, want ErrEntityNotFound", err)
+	}
+	for _, sc := range []limiter.Scope{limiter.EntityDefault("key"), limiter.EntityResource("key", "gpt-4"), limiter.EntityDefault("never")} {
+		if _, err := e.lim.GetLimits(ctx(), sc); !errors.Is(err, limiter.ErrLimitsNotFound) {
+			t.Errorf("limits of %+v after the refusals: %v, want ErrLimitsNotFound", sc, err)
+		}
+	}
+	page, err := e.lim.AuditLog(ctx(), limiter.Scope{EntityID: "never"}, 0, "")
+	if err != nil || len(page.Records) != 0 {
+		t.Errorf("audit log of the never-stored entity: %+v, %v; want no record", page.Records, err)
+	}
+	if err := e.lim.SetStoredEntityLimits(ctx(), limiter.ResourceDefault("gpt-4"), rpm); err != nil {
+		t.Errorf("resource limits: %v", err)
+	}
+}

@@ -20,12 +20,12 @@ func TestAuditedWriteResent(t *testing.T) {
 	rec := &storage.AuditRecord{Subject: storage.AuditSubjectOf(sc), ChangeID: "0123456789abcdef0123456789abcdef",
 		At: now, Principal: "p", Action: "set_limits", Resource: "gpt-4", After: `{"limits":[]}`, Version: 1}
 	limits := []storage.LimitConfig{{Name: "rpm", Capacity: 5, RefillAmount: 5, RefillPeriodMs: 60_000}}
-	if err := tbl.PutLimits(ctx, sc, limits, now, storage.NoItem, rec); err != nil {
+	if err := tbl.PutLimits(ctx, sc, limits, now, storage.NoItem, rec, false); err != nil {
 		t.Fatal(err)
 	}
 	resent := limits
 	resent = append([]storage.LimitConfig{}, resent...)
-	if err := tbl.PutLimits(ctx, sc, resent, now, storage.NoItem, rec); err != nil {
+	if err := tbl.PutLimits(ctx, sc, resent, now, storage.NoItem, rec, false); err != nil {
 		t.Fatalf("resend of an applied change: %v", err)
 	}
 	page, err := tbl.QueryAudit(ctx, rec.Subject, 0, "")
@@ -38,7 +38,7 @@ func TestAuditedWriteResent(t *testing.T) {
 	}
 	other := *rec
 	other.ChangeID = "ffffffffffffffffffffffffffffffff"
-	if err := tbl.PutLimits(ctx, sc, limits, now, storage.NoItem, &other); !errors.Is(err, storage.ErrStale) {
+	if err := tbl.PutLimits(ctx, sc, limits, now, storage.NoItem, &other, false); !errors.Is(err, storage.ErrStale) {
 		t.Fatalf("stale change: %v", err)
 	}
 	if err := tbl.DeleteLimits(ctx, sc, 7, &other); !errors.Is(err, storage.ErrStale) {
@@ -49,7 +49,7 @@ func TestAuditedWriteResent(t *testing.T) {
 	}
 	bad := *rec
 	bad.ChangeID = "short"
-	if err := tbl.PutLimits(ctx, sc, limits, now, storage.Expect(1), &bad); !errors.Is(err, storage.ErrInvalidKey) {
+	if err := tbl.PutLimits(ctx, sc, limits, now, storage.Expect(1), &bad, false); !errors.Is(err, storage.ErrInvalidKey) {
 		t.Fatalf("malformed record: %v", err)
 	}
 }

@@ -83,8 +83,10 @@ func decodeLimitsItem(item map[string]types.AttributeValue) (*LimitsItem, error)
 // must be none), at version expect+1 (1 for a new item) with updated_at now, and writes rec, in
 // one transaction (with the entity's limits mark, for an entity's scope: see limitsWrite). It
 // returns ErrStale (nothing written) when the item is not in the expected state, and nil when
-// rec is already stored (an earlier attempt applied).
-func (t *Table) PutLimits(ctx context.Context, sc Scope, limits []LimitConfig, now int64, expect Expect, rec *AuditRecord) error {
+// rec is already stored (an earlier attempt applied). With requireEntity, an entity's scope is
+// written on the condition, checked in the same transaction, that the entity is stored
+// (ErrEntityNotStored otherwise).
+func (t *Table) PutLimits(ctx context.Context, sc Scope, limits []LimitConfig, now int64, expect Expect, rec *AuditRecord, requireEntity bool) error {
 	item := limitsKey(sc.EntityID, sc.Resource)
 	item[attrLimits] = encodeLimits(limits)
 	item[attrUpdated] = num(now)
@@ -98,7 +100,20 @@ func (t *Table) PutLimits(ctx context.Context, sc Scope, limits []LimitConfig, n
 	if len(values) > 0 {
 		put.ExpressionAttributeValues = values
 	}
-	return t.limitsWrite(ctx, fmt.Sprintf("put limits %+v", sc), sc, types.TransactWriteItem{Put: put}, rec)
+	items := []types.TransactWriteItem{{Put: put}}
+	var check func([]types.CancellationReason) error
+	if requireEntity && sc.EntityID != "" {
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(t.name), Key: entityKey(sc.EntityID), ConditionExpression: aws.String("attribute_exists(PK)"),
+		}})
+		check = func(reasons []types.CancellationReason) error {
+			if aws.ToString(reasons[1].Code) == "ConditionalCheckFailed" {
+				return fmt.Errorf("limits of entity %s: %w", sc.EntityID, ErrEntityNotStored)
+			}
+			return nil
+		}
+	}
+	return t.limitsWrite(ctx, fmt.Sprintf("put limits %+v", sc), sc, items, rec, check)
 }
 
 // limitsWrite runs an audited write of a scope's limits. For an entity's scope the transaction
@@ -106,9 +121,10 @@ func (t *Table) PutLimits(ctx context.Context, sc Scope, limits []LimitConfig, n
 // lchg; no index keys, so no index write): an entity delete computed before this change fails
 // its condition on the mark and reads again, so the delete's record lists exactly the limits
 // it deletes. (The mark needs no entity: the library lets an entity that is not stored have
-// limits, and a delete sweeps the mark with the partition.)
-func (t *Table) limitsWrite(ctx context.Context, op string, sc Scope, write types.TransactWriteItem, rec *AuditRecord) error {
-	items := []types.TransactWriteItem{write}
+// limits, unless its writes require the entity, and a delete sweeps the mark with the
+// partition.) check, when set, reads the cancellation reasons of items (see auditedWrite).
+func (t *Table) limitsWrite(ctx context.Context, op string, sc Scope, items []types.TransactWriteItem, rec *AuditRecord,
+	check func([]types.CancellationReason) error) error {
 	if sc.EntityID != "" {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
 			TableName: aws.String(t.name), Key: key(PrefixEntity+sc.EntityID, SKLimitsMark),
@@ -117,7 +133,7 @@ func (t *Table) limitsWrite(ctx context.Context, op string, sc Scope, write type
 			ExpressionAttributeValues: map[string]types.AttributeValue{":lc": s(rec.ChangeID)},
 		}})
 	}
-	return t.auditedWrite(ctx, op, items, rec, nil)
+	return t.auditedWrite(ctx, op, items, rec, check)
 }
 
 // GetLimits reads the limits of a scope (strongly consistent), or ErrNotFound.
@@ -155,7 +171,7 @@ func (t *Table) DeleteLimits(ctx context.Context, sc Scope, expect Expect, rec *
 	if len(values) > 0 {
 		del.ExpressionAttributeValues = values
 	}
-	return t.limitsWrite(ctx, fmt.Sprintf("delete limits %+v", sc), sc, types.TransactWriteItem{Delete: del}, rec)
+	return t.limitsWrite(ctx, fmt.Sprintf("delete limits %+v", sc), sc, []types.TransactWriteItem{{Delete: del}}, rec, nil)
 }
 
 // BatchGetLimits reads the limits of up to 100 scopes in one BatchGetItem (more only when

@@ -62,6 +62,8 @@ func (t *Table) Name() string { return t.name }
 var (
 	// ErrNotFound means the item does not exist.
 	ErrNotFound = errors.New("storage: not found")
+	// ErrEntityNotStored means a write that requires its entity found none (nothing written).
+	ErrEntityNotStored = errors.New("storage: entity not stored")
 	// ErrExists means a create found the item already there.
 	ErrExists = errors.New("storage: already exists")
 	// ErrConflict means a concurrent transaction touched the same item; the write can be retried.

@@ -28,7 +28,7 @@ type Limiter interface {
 	UpdateEntity(ctx context.Context, e limiter.Entity) (*limiter.Entity, error)
 	DeleteEntity(ctx context.Context, id string) error
 	ListChildren(ctx context.Context, parentID string) ([]limiter.Entity, error)
-	SetLimits(ctx context.Context, sc limiter.Scope, limits []limiter.Limit) error
+	SetStoredEntityLimits(ctx context.Context, sc limiter.Scope, limits []limiter.Limit) error
 	GetLimits(ctx context.Context, sc limiter.Scope) ([]limiter.Limit, error)
 	DeleteLimits(ctx context.Context, sc limiter.Scope) error
 }
@@ -170,13 +170,10 @@ func (h *handlers) putLimits(ctx context.Context, r *httpapi.Request) *httpapi.R
 	if err != nil {
 		return httpapi.ErrorResponse(err)
 	}
+	// Limits hang off a stored entity, so that deleting it deletes them: the write checks the
+	// entity itself (entity_not_found otherwise), so a delete running at the same time cannot
+	// leave them behind.
 	sc := scope(r)
-	if sc.EntityID != "" {
-		// Limits hang off a stored entity, so that deleting it deletes them.
-		if _, err := h.l.GetEntity(ctx, sc.EntityID); err != nil {
-			return httpapi.ErrorResponse(err)
-		}
-	}
 	status := http.StatusOK
 	switch _, err := h.l.GetLimits(ctx, sc); {
 	case errors.Is(err, limiter.ErrLimitsNotFound):
@@ -184,7 +181,7 @@ func (h *handlers) putLimits(ctx context.Context, r *httpapi.Request) *httpapi.R
 	case err != nil:
 		return httpapi.ErrorResponse(err)
 	}
-	if err := h.l.SetLimits(ctx, sc, limits); err != nil {
+	if err := h.l.SetStoredEntityLimits(ctx, sc, limits); err != nil {
 		return httpapi.ErrorResponse(err)
 	}
 	return httpapi.JSON(status, httpapi.LimitsBody{Limits: httpapi.LimitsFrom(limits)})

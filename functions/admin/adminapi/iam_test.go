@@ -20,10 +20,12 @@ import (
 // actions TestGrantsMatchCode derives from this code): entity, resource-limit and system-limit
 // partitions, audit records, and batch deletes of a deleted entity's buckets. Never snapshots (U#) or leases.
 var adminWrites = ddbtest.Partitions{
-	"dynamodb:PutItem":        {"E#*", "R#*", "SYSTEM", "AUDIT#*"},
-	"dynamodb:UpdateItem":     {"E#*", "R#*", "SYSTEM", "AUDIT#*"},
-	"dynamodb:DeleteItem":     {"E#*", "R#*", "SYSTEM", "AUDIT#*"},
-	"dynamodb:BatchWriteItem": {"E#*", "R#*", "SYSTEM", "AUDIT#*", "B#*"},
+	"dynamodb:PutItem":    {"E#*", "R#*", "SYSTEM", "AUDIT#*"},
+	"dynamodb:UpdateItem": {"E#*", "R#*", "SYSTEM", "AUDIT#*"},
+	"dynamodb:DeleteItem": {"E#*", "R#*", "SYSTEM", "AUDIT#*"},
+	// An entity's limits are written on the condition that the entity is stored.
+	"dynamodb:ConditionCheckItem": {"E#*", "R#*", "SYSTEM", "AUDIT#*"},
+	"dynamodb:BatchWriteItem":     {"E#*", "R#*", "SYSTEM", "AUDIT#*", "B#*"},
 }
 
 // Every admin route, run as the admin role may: no write leaves its partitions, and deleting an
