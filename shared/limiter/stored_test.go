@@ -426,8 +426,9 @@ func TestCostPerOperation(t *testing.T) {
 func TestSetStoredEntityLimits(t *testing.T) {
 	e := newEnv(t)
 	rpm := []limiter.Limit{limiter.PerMinute("rpm", 10)}
-	if err := e.lim.SetStoredEntityLimits(ctx(), limiter.EntityDefault("never"), rpm); !errors.Is(err, limiter.ErrEntityNotFound) {
-		t.Fatalf("limits of an entity never stored: %v, want ErrEntityNotFound", err)
+	err := e.lim.SetStoredEntityLimits(ctx(), limiter.EntityDefault("never"), rpm)
+	if !errors.Is(err, limiter.ErrEntityNotFound) || strings.Contains(err.Error(), "storage") {
+		t.Fatalf("limits of an entity never stored: %v, want ErrEntityNotFound saying only what GetEntity says", err)
 	}
 	if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: "key"}); err != nil {
 		t.Fatal(err)
