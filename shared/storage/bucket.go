@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -429,7 +430,7 @@ func (t *Table) bucketUpdate(w BucketWrite) *types.Update {
 		cond = append(cond, "(attribute_not_exists(#w) OR #w <> :w)")
 	}
 	var remove []string
-	for i, lane := range sortedKeys(w.Prune) {
+	for i, lane := range slices.Sorted(maps.Keys(w.Prune)) {
 		pn, pv := fmt.Sprintf("#p%d", i), fmt.Sprintf(":p%d", i)
 		names[pn], values[pv] = AttrWriteID+lane, s(w.Prune[lane])
 		remove = append(remove, pn)
@@ -571,13 +572,4 @@ func decodeBucket(item map[string]types.AttributeValue) (*Bucket, error) {
 		b.Limits[limit] = LimitState{Params: p, State: e, Consumed: u}
 	}
 	return b, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -7,7 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -404,7 +405,7 @@ func leaseOpUpdate(op *LeaseOp, now int64, names map[string]string, values map[s
 		if len(op.Prune) > 0 {
 			names["#lx"] = inlineExpires
 		}
-		for i, k := range sortedKeys64(op.Prune) {
+		for i, k := range slices.Sorted(maps.Keys(op.Prune)) {
 			pn, pv := fmt.Sprintf("#lp%d", i), fmt.Sprintf(":lp%d", i)
 			names[pn], values[pv] = AttrInlineLease+k, num(op.Prune[k])
 			*remove = append(*remove, pn)
@@ -436,7 +437,7 @@ func leaseOpUpdate(op *LeaseOp, now int64, names map[string]string, values map[s
 		{op.Expect, "#L.#la.", ":lae", true}, {op.Amounts, "#L.#la.", ":lav", false},
 		{op.ParentExpect, "#L.#lpa.", ":lpe", true}, {op.ParentAmounts, "#L.#lpa.", ":lpv", false},
 	} {
-		for _, name := range sortedKeys64(part.m) {
+		for _, name := range slices.Sorted(maps.Keys(part.m)) {
 			an, av := fmt.Sprintf("#lan%d", i), fmt.Sprintf("%s%d", part.value, i)
 			names[an], values[av] = name, num(part.m[name])
 			if part.condition {
@@ -513,13 +514,4 @@ func decodeInline(name string, av types.AttributeValue) (InlineLease, error) {
 		return InlineLease{}, d.err
 	}
 	return l, nil
-}
-
-func sortedKeys64(m map[string]int64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

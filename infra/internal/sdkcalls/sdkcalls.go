@@ -23,8 +23,9 @@ import (
 	"fmt"
 	"go/constant"
 	"go/types"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"golang.org/x/tools/go/packages"
@@ -73,16 +74,7 @@ func (c *Calls) Actions() []string {
 			set["dynamodb:"+op] = true
 		}
 	}
-	return sortedKeys(set)
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // Program is the loaded module, ready to analyse any of its main packages.

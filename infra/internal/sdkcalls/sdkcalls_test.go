@@ -1,7 +1,9 @@
 package sdkcalls
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -26,8 +28,8 @@ func TestAnalyzeFixture(t *testing.T) {
 			t.Fatal(err)
 		}
 		for what, pair := range map[string][2][]string{
-			"operations": {sortedKeys(c.Operations), tc.ops}, "transaction items": {sortedKeys(c.TransactItems), tc.items},
-			"query indexes": {sortedKeys(c.QueryIndexes), tc.indexes}, "actions": {c.Actions(), tc.action},
+			"operations": {slices.Sorted(maps.Keys(c.Operations)), tc.ops}, "transaction items": {slices.Sorted(maps.Keys(c.TransactItems)), tc.items},
+			"query indexes": {slices.Sorted(maps.Keys(c.QueryIndexes)), tc.indexes}, "actions": {c.Actions(), tc.action},
 		} {
 			got, want := pair[0], pair[1]
 			if len(got) == 0 && len(want) == 0 {
