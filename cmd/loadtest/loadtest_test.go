@@ -57,15 +57,15 @@ func TestLedgerVerdicts(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	c, err := parseFlags([]string{"-clients", "3", "-scenarios", "hot, leases", "-faults", "lost=0.1"}, &bytes.Buffer{})
+	c, err := parseFlags([]string{"-clients", "3", "-scenarios", "hot, leases", "-faults", "lost=0.1", "-refill-capacity", "200"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.opts.clients != 3 || len(c.names) != 2 || c.names[1] != "leases" || !c.opts.faulty {
+	if c.opts.clients != 3 || len(c.names) != 2 || c.names[1] != "leases" || !c.opts.faulty || c.opts.refillCapacity != 200 {
 		t.Errorf("config %+v", c)
 	}
 	for _, args := range [][]string{
-		{"-clients", "0"}, {"-scenarios", "hot,nope"}, {"-faults", "lost=3"}, {"-failure-mode", "maybe"},
+		{"-clients", "0"}, {"-refill-capacity", "0"}, {"-scenarios", "hot,nope"}, {"-faults", "lost=3"}, {"-failure-mode", "maybe"},
 	} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseFlags(%v) accepted", args)

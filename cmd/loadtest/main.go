@@ -10,7 +10,7 @@
 // with fresh entities:
 //
 //   - hot: every client takes 1 token from one bucket (capacity 500, refill 1/day);
-//   - refill: the same on a small, fast-refilling bucket (capacity 20, 100/s);
+//   - refill: the same on a small, fast-refilling bucket (capacity 20 or -refill-capacity, 100/s);
 //   - cascade: 16 children that cascade to one parent; the parent's limit binds;
 //   - leases: leases with a request id, 30% rolled back, the rest adjusted (−50…+200) and
 //     committed, every call retried while its answer is ambiguous;
@@ -95,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.opts.duration, "duration", 10*time.Second, "how long each scenario runs at most")
 	fs.IntVar(&c.opts.ops, "ops", 1_000_000, "how many operations each scenario starts at most")
 	fs.StringVar(&c.opts.failureMode, "failure-mode", "fail_closed", "failure_mode of every acquire: fail_closed or fail_open")
+	fs.Int64Var(&c.opts.refillCapacity, "refill-capacity", 20, "capacity of the refill scenario's bucket, which refills 100 tokens/s")
 	names := fs.String("scenarios", allScenarios, "comma-separated scenarios to run")
 	faults := fs.String("faults", "", "fault rates per DynamoDB request, e.g. lost=0.05,error=0.02,throttle=0.05,conflict=0.05,delay=0.01")
 	fs.DurationVar(&c.delay, "delay", 200*time.Millisecond, "how long a delay fault holds a request")
@@ -106,8 +107,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if c.opts.clients < 1 || c.opts.ops < 1 || c.opts.duration <= 0 {
-		return c, fmt.Errorf("-clients, -ops and -duration must be positive")
+	if c.opts.clients < 1 || c.opts.ops < 1 || c.opts.duration <= 0 || c.opts.refillCapacity < 1 {
+		return c, fmt.Errorf("-clients, -ops, -duration and -refill-capacity must be positive")
 	}
 	if c.opts.failureMode != "fail_closed" && c.opts.failureMode != "fail_open" {
 		return c, fmt.Errorf("-failure-mode %q: want fail_closed or fail_open", c.opts.failureMode)

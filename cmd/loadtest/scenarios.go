@@ -19,6 +19,8 @@ type options struct {
 	failureMode string        // fail_closed or fail_open
 	runID       string        // makes entity ids unique per run
 	faulty      bool
+	// refillCapacity is the capacity of the refill scenario's bucket (it refills 100/s).
+	refillCapacity int64
 }
 
 // limitSpec is a limit in the API's full spelling.
@@ -158,7 +160,7 @@ func scenarioHot(ctx context.Context, e *env, o options) (*result, error) {
 func scenarioRefill(ctx context.Context, e *env, o options) (*result, error) {
 	id := "refill-" + o.runID
 	return bucketScenario(ctx, e, o, "refill", []string{id}, id,
-		limitSpec{Name: "rps", Capacity: 20, Amount: 100, PeriodS: 1})
+		limitSpec{Name: "rps", Capacity: o.refillCapacity, Amount: 100, PeriodS: 1})
 }
 
 // scenarioCascade shares one parent among 16 children that cascade: the parent's limit is the
