@@ -591,6 +591,7 @@ func (c *chargeRun) try(ctx context.Context, attempt int) (answer []LimitStatus,
 	}
 	images, err := c.l.table.WriteBuckets(ctx, writes, opts)
 	if err == nil {
+		c.uncertain = false // applied (or found applied): the lane is free again
 		return c.written(writes, idx, images, now), true, nil
 	}
 	if stop := c.failed(ctx, err, op, idx, attempt, now); stop != nil {
@@ -611,7 +612,8 @@ func (c *chargeRun) readStale(ctx context.Context, stale int, now int64) ([]Limi
 	}
 	c.preds[stale], c.fresh[stale] = b, true
 	if c.uncertain && b.Lanes[c.lane] == c.wid {
-		return statuses(c.resource, c.levels, c.preds, now, nil), true, nil // the earlier try was applied
+		c.uncertain = false // the earlier try was applied: the outcome is known
+		return statuses(c.resource, c.levels, c.preds, now, nil), true, nil
 	}
 	return nil, false, nil
 }

@@ -441,6 +441,18 @@ func TestSetStoredEntityLimits(t *testing.T) {
 	if got["GetItem"].Requests != 1 || got["TransactWriteItems"].Requests != 1 || len(got) != 2 {
 		t.Errorf("set limits of a stored entity: %+v, want 1 GetItem and 1 TransactWriteItems", got)
 	}
+	// Applied, its answer lost: the resend is recognised by its audit record, and the change is
+	// recorded once.
+	e.faults.LoseResponse("TransactWriteItems", 1)
+	if err := e.lim.SetStoredEntityLimits(ctx(), limiter.EntityDefault("key"), rpm); err != nil {
+		t.Fatalf("limits set with the answer lost: %v", err)
+	}
+	if e.faults.Lost() != 1 {
+		t.Fatalf("%d answers lost, want 1", e.faults.Lost())
+	}
+	if log, err := e.lim.AuditLog(ctx(), limiter.Scope{EntityID: "key"}, 0, ""); err != nil || len(log.Records) != 3 {
+		t.Fatalf("audit log of key: %d records, %v; want 3 (create, two limits changes)", len(log.Records), err)
+	}
 	if err := e.newLimiter().DeleteEntity(ctx(), "key"); err != nil {
 		t.Fatal(err)
 	}
