@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/shared/storage"
@@ -62,19 +63,38 @@ func mapStorageErr(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, storage.ErrExists):
-		return fmt.Errorf("%w: %w", ErrEntityExists, err)
-	case errors.Is(err, storage.ErrParentNotFound):
-		return fmt.Errorf("%w: %w", ErrParentNotFound, err)
-	case errors.Is(err, storage.ErrParentIsChild):
-		return fmt.Errorf("%w: %w", ErrParentIsChild, err)
-	case errors.Is(err, storage.ErrHasChildren):
-		return fmt.Errorf("%w: %w", ErrHasChildren, err)
-	case errors.Is(err, storage.ErrEntityNotStored):
-		return fmt.Errorf("%w: %w", ErrEntityNotFound, err)
+	}
+	for _, r := range []struct{ stored, sentinel error }{
+		{storage.ErrExists, ErrEntityExists},
+		{storage.ErrParentNotFound, ErrParentNotFound},
+		{storage.ErrParentIsChild, ErrParentIsChild},
+		{storage.ErrHasChildren, ErrHasChildren},
+		{storage.ErrEntityNotStored, ErrEntityNotFound},
+	} {
+		if errors.Is(err, r.stored) {
+			return &refusal{sentinel: r.sentinel, err: err, about: strings.Trim(strings.ReplaceAll(
+				strings.Replace(err.Error(), r.stored.Error(), "", 1), ": : ", ": "), ": ")}
+		}
 	}
 	return &UnavailableError{Op: op, Err: err}
 }
+
+// refusal is a storage refusal as the limiter reports it: its sentinel's words and what the
+// refusal is about, without storage's own wording (which API answers would repeat).
+// errors.Is finds both the limiter's sentinel and storage's.
+type refusal struct {
+	sentinel, err error
+	about         string
+}
+
+func (e *refusal) Error() string {
+	if e.about == "" {
+		return e.sentinel.Error()
+	}
+	return e.sentinel.Error() + ": " + e.about
+}
+
+func (e *refusal) Unwrap() []error { return []error{e.sentinel, e.err} }
 
 // CreateEntity stores a new entity with its audit record (see AuditRecord and WithActor). A
 // child's parent must exist and be a root (ErrParentNotFound, ErrParentIsChild); an id already

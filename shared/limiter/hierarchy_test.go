@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zeroae/zae-limiter-go/shared/limiter"
+	"github.com/zeroae/zae-limiter-go/shared/storage"
 )
 
 func TestEntityHierarchy(t *testing.T) {
@@ -19,6 +20,9 @@ func TestEntityHierarchy(t *testing.T) {
 	}
 	if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: "proj-1"}); !errors.Is(err, limiter.ErrEntityExists) {
 		t.Fatalf("duplicate: %v", err)
+	} else if !errors.Is(err, storage.ErrExists) || err.Error() != "entity already exists: entity proj-1" {
+		t.Errorf("duplicate: %q (storage's error found: %v), want the limiter's words only, storage's error still found",
+			err, errors.Is(err, storage.ErrExists))
 	}
 	for _, id := range []string{"key-a", "key-b"} {
 		if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: id, ParentID: "proj-1", Cascade: true}); err != nil {
@@ -27,6 +31,8 @@ func TestEntityHierarchy(t *testing.T) {
 	}
 	if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: "orphan", ParentID: "nope"}); !errors.Is(err, limiter.ErrParentNotFound) {
 		t.Fatalf("missing parent: %v", err)
+	} else if err.Error() != "parent entity not found: entity orphan: nope" {
+		t.Errorf("missing parent: %q, want the limiter's words only", err)
 	}
 	if _, err := e.lim.CreateEntity(ctx(), limiter.Entity{ID: "grandchild", ParentID: "key-a"}); !errors.Is(err, limiter.ErrParentIsChild) {
 		t.Fatalf("grandchild: %v", err)

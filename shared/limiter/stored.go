@@ -99,9 +99,6 @@ func (l *Limiter) setLimits(ctx context.Context, sc Scope, limits []Limit, requi
 		}
 		return c, nil
 	})
-	if errors.Is(err, storage.ErrEntityNotStored) || errors.Is(err, ErrEntityNotFound) {
-		return fmt.Errorf("%w: %s", ErrEntityNotFound, sc.EntityID) // as GetEntity says it
-	}
 	if err != nil {
 		return err
 	}
